@@ -1,0 +1,108 @@
+"""Held-out ToolMatch accuracy: greedy decoding with transformers, scored by ``tool_match``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from looptool.logs import console
+from training.examples import GRPOExample
+from training.rewards import score_tool_match
+
+log = logging.getLogger(__name__)
+
+
+class HeldoutPrediction(BaseModel):
+    sample_id: str
+    completion: str
+    reward: float
+
+
+class HeldoutResult(BaseModel):
+    """ToolMatch accuracy on the held-out slice (``None`` when there was no slice)."""
+
+    samples: int = 0
+    accuracy: float | None = None
+    seconds: float = 0.0
+    predictions: list[HeldoutPrediction] = Field(default_factory=list)
+
+
+def greedy_completions(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[dict[str, Any]]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[str]:
+    """Greedy completions of chat prompts, in batches, left-padded."""
+    import torch
+    from rich.progress import Progress
+
+    was_training = model.training
+    model.eval()
+    texts: list[str] = []
+    device = next(model.parameters()).device
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("held-out greedy decode", total=len(prompts))
+        for start in range(0, len(prompts), batch_size):
+            batch = list(prompts[start : start + batch_size])
+            rendered = [
+                tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                for messages in batch
+            ]
+            inputs = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
+            inputs = {key: value.to(device) for key, value in inputs.items()}
+            with torch.inference_mode():
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            texts.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            progress.advance(task, len(batch))
+    if was_training:
+        model.train()
+    return texts
+
+
+def heldout_accuracy(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[GRPOExample],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+) -> HeldoutResult:
+    """Greedy-decode every held-out prompt and score it with the binary ToolMatch reward."""
+    import time
+
+    if not examples:
+        return HeldoutResult()
+    started = time.perf_counter()
+    completions = greedy_completions(
+        model,
+        tokenizer,
+        [example.prompt for example in examples],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
+    predictions = [
+        HeldoutPrediction(
+            sample_id=example.sample_id,
+            completion=text,
+            reward=score_tool_match(text, example.label_kind, example.label_calls),
+        )
+        for example, text in zip(examples, completions, strict=True)
+    ]
+    accuracy = sum(item.reward for item in predictions) / len(predictions)
+    seconds = time.perf_counter() - started
+    log.info("held-out ToolMatch accuracy %.3f on %d samples (%.1f s)", accuracy, len(predictions), seconds)
+    return HeldoutResult(
+        samples=len(predictions), accuracy=accuracy, seconds=seconds, predictions=predictions
+    )

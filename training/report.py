@@ -1,0 +1,123 @@
+"""``train_report.json``: what a GRPO run did, how fast, and how well it answers held-out prompts."""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from looptool.jsonl import write_json_atomic
+from training.evaluate import HeldoutResult
+
+REPORT_NAME = "train_report.json"
+
+
+class CurvePoint(BaseModel):
+    """One logged optimizer step."""
+
+    step: int
+    reward: float | None = None
+    reward_std: float | None = None
+    rewards: dict[str, float] = Field(default_factory=dict, description="mean per reward name")
+    loss: float | None = None
+    kl: float | None = None
+    completion_length: float | None = None
+    learning_rate: float | None = None
+
+
+class DataCounts(BaseModel):
+    samples: int
+    train: int
+    heldout: int
+    call_labels: int
+    text_labels: int
+    truncated_prompts: int = Field(description="prompts that lost their oldest turns")
+    over_limit_prompts: int = Field(description="prompts still longer than the limit after truncation")
+    max_prompt_tokens_seen: int
+
+
+class TrainReport(BaseModel):
+    """The run report written to ``<out>/train_report.json``."""
+
+    model: str
+    model_path: str
+    mode: str
+    device: str
+    bf16: bool
+    use_vllm: bool
+    steps: int
+    epochs: float
+    resumed_from: str | None = None
+    data: DataCounts
+    batch: dict[str, Any]
+    settings: dict[str, Any]
+    reward_curve: list[CurvePoint]
+    heldout_before: HeldoutResult | None = None
+    heldout_after: HeldoutResult
+    wall_time_s: float = Field(description="this invocation, end to end (load, train, evaluate)")
+    train_time_s: float = Field(description="the trainer's own time in this invocation")
+    seconds_per_step: float | None
+    tokens_seen: int = Field(description="prompt + completion tokens processed (whole run)")
+    tokens_per_s: float | None = Field(description="tokens processed in this invocation / train_time_s")
+    peak_memory_bytes: int
+    peak_memory_kind: str = Field(description="'rss' (CPU process peak) or 'cuda' (max allocated)")
+    final_model: str | None = None
+    adapter: str | None = None
+    checkpoints: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def write(self, folder: Path) -> Path:
+        path = folder / REPORT_NAME
+        write_json_atomic(path, self.model_dump(mode="json"))
+        return path
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and math.isfinite(float(value)):
+        return float(value)
+    return None
+
+
+def reward_curve(log_history: list[dict[str, Any]], reward_names: list[str]) -> list[CurvePoint]:
+    """Training log lines (``trainer.state.log_history``) as curve points, one per step."""
+    points: list[CurvePoint] = []
+    for entry in log_history:
+        if "reward" not in entry and "loss" not in entry:
+            continue
+        if "train_runtime" in entry:
+            continue
+        rewards = {
+            name: value
+            for name in reward_names
+            if (value := _number(entry.get(f"rewards/{name}/mean"))) is not None
+        }
+        points.append(
+            CurvePoint(
+                step=int(entry.get("step", 0)),
+                reward=_number(entry.get("reward")),
+                reward_std=_number(entry.get("reward_std")),
+                rewards=rewards,
+                loss=_number(entry.get("loss")),
+                kl=_number(entry.get("kl")),
+                completion_length=_number(entry.get("completions/mean_length")),
+                learning_rate=_number(entry.get("learning_rate")),
+            )
+        )
+    return points
+
+
+def peak_memory() -> tuple[int, str]:
+    """Peak CUDA memory allocated when CUDA was used, else this process's peak RSS."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+            return int(torch.cuda.max_memory_allocated()), "cuda"
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss if sys.platform == "darwin" else rss * 1024), "rss"

@@ -1,0 +1,138 @@
+"""The ``train`` section of a LoopTool recipe: every knob of a GRPO run, with help text.
+
+Batching is expressed in prompts, not completions: one optimizer step sees
+``prompts_per_step`` prompts x ``num_generations`` rollouts each. TRL's own knobs
+(``per_device_train_batch_size`` counts completions and the generation batch must be a
+multiple of ``num_generations``) are derived from these, so the divisibility rule always
+holds (see :mod:`training.batching`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from looptool.config import register_section
+
+
+class LoraSettings(BaseModel):
+    """LoRA adapter shape (used when ``train.mode`` is ``lora``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=8, ge=1, description="adapter rank")
+    alpha: int = Field(default=16, ge=1, description="scaling numerator (scale = alpha / r)")
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = Field(
+        default="all-linear", description="module names, or 'all-linear'"
+    )
+
+
+class TrainSettings(BaseModel):
+    """GRPO training on samples (tools + context -> label) with TRL's GRPOTrainer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    init: str | None = Field(
+        default=None,
+        description="starting model: a Hugging Face causal-LM folder or 'embedded'; "
+        "default: the recipe's model.path",
+    )
+    mode: Literal["full", "lora"] = Field(default="full", description="full fine-tuning or LoRA (peft)")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+    # rollouts and batching
+    num_generations: int = Field(default=4, ge=2, description="rollouts per prompt (the group size)")
+    prompts_per_step: int = Field(default=4, ge=1, description="distinct prompts per optimizer step")
+    micro_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="completions per forward/backward pass; default: the whole step at once. "
+        "Must divide prompts_per_step x num_generations (else the largest divisor below it is used)",
+    )
+
+    # sampling
+    temperature: float = Field(default=1.0, gt=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+
+    # optimisation
+    learning_rate: float = Field(default=1e-6, gt=0.0, description="the paper uses 1e-6")
+    epochs: float = Field(default=2.0, gt=0.0, description="passes over the training prompts")
+    max_steps: int = Field(default=-1, description="stop after this many steps (-1: epochs decide)")
+    epsilon: float = Field(default=0.2, gt=0.0, description="lower clip range (paper: 0.2)")
+    epsilon_high: float | None = Field(
+        default=0.28, description="upper clip range (paper: 0.28); null = same as epsilon"
+    )
+    beta: float = Field(default=0.0, ge=0.0, description="KL coefficient; 0 turns the KL term off")
+    loss_type: str = Field(default="dapo", description="TRL loss_type: dapo | grpo | dr_grpo | bnpo ...")
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    gradient_checkpointing: bool = False
+    seed: int | None = Field(default=None, description="default: the recipe's run.seed")
+
+    # lengths
+    max_prompt_tokens: int = Field(
+        default=1024,
+        ge=16,
+        description="prompts longer than this lose their oldest turns (tools and the last user "
+        "turn always stay); counted in the report",
+    )
+    max_completion_tokens: int = Field(default=256, ge=1)
+
+    # prompt
+    preamble: str = Field(
+        default="", description="text put before the tool list in the system prompt (e.g. a 1-shot example)"
+    )
+
+    # rewards
+    rewards: list[str] = Field(default_factory=lambda: ["tool_match"], description="reward names")
+    reward_weights: list[float] | None = None
+
+    # held-out evaluation
+    holdout_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    holdout_max: int = Field(default=32, ge=0, description="at most this many held-out samples")
+    evaluate_before: bool = Field(
+        default=False, description="also measure held-out ToolMatch before training"
+    )
+    eval_batch_size: int = Field(default=8, ge=1)
+
+    # checkpoints and logging
+    save_steps: int = Field(default=20, ge=1, description="checkpoint every N steps")
+    save_total_limit: int | None = Field(default=2, ge=1)
+    logging_steps: int = Field(default=1, ge=1)
+    save_final_model: bool = Field(
+        default=True, description="write the trained model (merged for LoRA) into <out>/model"
+    )
+
+    # hardware
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: bool | None = Field(default=None, description="default: on for CUDA with bf16, off on CPU")
+    use_vllm: bool | None = Field(
+        default=None, description="TRL's vLLM generation; default: on when CUDA and vllm are present"
+    )
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = Field(default=0.3, gt=0.0, le=1.0)
+    report_to: list[str] = Field(default_factory=list, description="TRL report_to (e.g. ['wandb'])")
+
+    @field_validator("rewards")
+    @classmethod
+    def _some_reward(cls, rewards: list[str]) -> list[str]:
+        if not rewards:
+            raise ValueError("at least one reward name is needed")
+        return rewards
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.rewards):
+            raise ValueError(
+                f"reward_weights has {len(self.reward_weights)} entries for {len(self.rewards)} rewards"
+            )
+        if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
+            raise ValueError(f"epsilon_high ({self.epsilon_high}) is below epsilon ({self.epsilon})")
+        return self
+
+
+register_section("train", TrainSettings)

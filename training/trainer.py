@@ -1,0 +1,443 @@
+"""GRPO training driven by the ``train`` config section, with TRL's ``GRPOTrainer``.
+
+:func:`run_training` checks everything it can before loading a model (data, rewards,
+model folder), converts samples to prompts, trains with checkpoints in ``<out>/checkpoints``,
+resumes from the last checkpoint when the same ``<out>`` is used again, evaluates held-out
+ToolMatch accuracy and writes ``<out>/train_report.json``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import signal
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from looptool.cli import UserError
+from looptool.rundir import RunDir
+from looptool.schema import Sample
+from training.batching import BatchPlan, plan_batches
+from training.data import load_samples, split_heldout
+from training.evaluate import HeldoutResult, heldout_accuracy
+from training.examples import ExampleSet, build_examples
+from training.model import load_tokenizer, model_type, resolve_model_path
+from training.progress import RichProgressCallback
+from training.report import REPORT_NAME, DataCounts, TrainReport, peak_memory, reward_curve
+from training.rewards import UnknownRewardError, get_rewards
+from training.settings import TrainSettings
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STAGE = "train"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on request after saving a checkpoint; rerun to resume."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Device-dependent choices, made once per run."""
+
+    device: str
+    bf16: bool
+    use_vllm: bool
+    processes: int
+    notes: tuple[str, ...] = ()
+
+
+def quiet_libraries() -> None:
+    """No tqdm bars or deprecation chatter from the libraries: the rich bar shows progress."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def choose_hardware(settings: TrainSettings) -> Hardware:
+    """CUDA when present (bf16 if supported, TRL's vLLM generation if vllm imports);
+    otherwise CPU with bf16 off (TRL defaults it on, which is slower on CPU)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if settings.device == "cuda" and not cuda:
+        raise UserError("train.device is 'cuda' but no CUDA device is available")
+    device = "cuda" if settings.device == "cuda" or (settings.device == "auto" and cuda) else "cpu"
+    notes: list[str] = []
+    if device == "cpu":
+        bf16 = bool(settings.bf16)
+        use_vllm = False
+        if settings.use_vllm:
+            notes.append("use_vllm ignored: TRL's vLLM generation needs CUDA")
+    else:
+        bf16 = torch.cuda.is_bf16_supported() if settings.bf16 is None else settings.bf16
+        has_vllm = importlib.util.find_spec("vllm") is not None
+        use_vllm = has_vllm if settings.use_vllm is None else settings.use_vllm
+        if use_vllm and not has_vllm:
+            raise UserError("train.use_vllm is true but the vllm package is not importable here")
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes, notes=tuple(notes))
+
+
+class StopOnSignal(TrainerCallback):
+    """First Ctrl-C (or SIGTERM): finish the step, save a checkpoint, stop. Second: abort."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def request(self) -> None:
+        self.requested = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        log.warning("stop requested: finishing this step and saving a checkpoint (again to abort)")
+        self.requested = True
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                return
+
+    def uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+class TokenCounter(TrainerCallback):
+    """Tokens and trainer time of this invocation (a resumed run starts from the checkpoint)."""
+
+    def __init__(self) -> None:
+        self.start_tokens = 0
+        self.start_step = 0
+        self.started = 0.0
+        self.seconds = 0.0
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # a resumed run has loaded the checkpoint's counters by now
+        self.started = time.perf_counter()
+        self.start_step = state.global_step
+        self.start_tokens = int(state.num_input_tokens_seen or 0)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+@dataclass
+class TrainJob:
+    """Everything one ``looptool train`` needs."""
+
+    data: Path
+    out: Path
+    settings: TrainSettings
+    model: str = "embedded"
+    seed: int = 0
+    callbacks: Sequence[TrainerCallback] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train: ExampleSet
+    heldout: ExampleSet
+    samples: int
+    call_labels: int
+
+
+def prepare_data(job: TrainJob, samples: list[Sample], tokenizer: Any) -> PreparedData:
+    settings = job.settings
+    split = split_heldout(samples, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=job.seed)
+    train = build_examples(split.train, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble)
+    heldout = build_examples(
+        split.heldout, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble
+    )
+    return PreparedData(
+        train=train,
+        heldout=heldout,
+        samples=len(samples),
+        call_labels=sum(1 for sample in samples if sample.label_kind == "calls"),
+    )
+
+
+def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
+    """TRL's ``GRPOConfig`` for this job."""
+    from trl import GRPOConfig
+
+    settings = job.settings
+    extra: dict[str, Any] = {}
+    if hardware.use_vllm:
+        extra.update(
+            vllm_mode=settings.vllm_mode,
+            vllm_gpu_memory_utilization=settings.vllm_gpu_memory_utilization,
+            vllm_max_model_length=settings.max_prompt_tokens + settings.max_completion_tokens,
+        )
+    dtype = "bfloat16" if hardware.bf16 else "float32"
+    return GRPOConfig(
+        output_dir=str(job.out / CHECKPOINTS),
+        use_cpu=hardware.device == "cpu",
+        bf16=hardware.bf16,
+        fp16=False,
+        model_init_kwargs={"dtype": dtype},
+        per_device_train_batch_size=plan.per_device_train_batch_size,
+        gradient_accumulation_steps=plan.gradient_accumulation_steps,
+        num_generations=plan.num_generations,
+        max_completion_length=settings.max_completion_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        epsilon=settings.epsilon,
+        epsilon_high=settings.epsilon_high,
+        beta=settings.beta,
+        loss_type=settings.loss_type,
+        scale_rewards=settings.scale_rewards,
+        warmup_steps=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        activation_checkpointing=settings.gradient_checkpointing,
+        reward_weights=settings.reward_weights,
+        seed=job.seed,
+        logging_steps=settings.logging_steps,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        report_to=settings.report_to or "none",
+        disable_tqdm=True,
+        use_vllm=hardware.use_vllm,
+        dataloader_num_workers=0,
+        **extra,
+    )
+
+
+def peft_config(settings: TrainSettings) -> Any:
+    if settings.mode != "lora":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora.r,
+        lora_alpha=settings.lora.alpha,
+        lora_dropout=settings.lora.dropout,
+        target_modules=settings.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def last_checkpoint(out: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = out / CHECKPOINTS
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def _heldout_before(job: TrainJob, trainer: Any, tokenizer: Any, heldout: ExampleSet, resuming: bool) -> HeldoutResult | None:
+    """Measured once, before the first step; kept in a file so a resumed run reports it too."""
+    path = job.out / "heldout_before.json"
+    if path.is_file():
+        return HeldoutResult.model_validate_json(path.read_text(encoding="utf-8"))
+    if not job.settings.evaluate_before or resuming:
+        return None
+    result = heldout_accuracy(
+        trainer.model,
+        tokenizer,
+        heldout.examples,
+        max_new_tokens=job.settings.max_completion_tokens,
+        batch_size=job.settings.eval_batch_size,
+    )
+    from looptool.jsonl import write_json_atomic
+
+    write_json_atomic(path, result.model_dump(mode="json"))
+    return result
+
+
+def _save_final(job: TrainJob, trainer: Any, tokenizer: Any) -> tuple[str | None, str | None]:
+    """``<out>/model`` (full weights; LoRA merged) and ``<out>/adapter`` for LoRA."""
+    if not job.settings.save_final_model:
+        return None, None
+    adapter: str | None = None
+    model = trainer.model
+    if job.settings.mode == "lora":
+        adapter_dir = job.out / "adapter"
+        model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+        adapter = str(adapter_dir)
+        model = model.merge_and_unload()
+    model_dir = job.out / "model"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    return str(model_dir), adapter
+
+
+def run_training(job: TrainJob) -> TrainReport:
+    """Train (or resume, or return the finished run's report); see the module docstring."""
+    started = time.perf_counter()
+    settings = job.settings
+    quiet_libraries()
+    run = RunDir(job.out)
+    report_path = job.out / REPORT_NAME
+    if run.is_done(STAGE) and report_path.is_file():
+        log.info("%s already finished; its report is %s (use a new --out to train again)", job.out, report_path)
+        return TrainReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+
+    try:
+        reward_funcs = get_rewards(settings.rewards)
+    except UnknownRewardError as error:
+        raise UserError(f"train.rewards: {error}") from None
+    samples = load_samples(job.data)  # bad data fails before the (slow) model resolution
+    model_path = resolve_model_path(job.model)
+    hardware = choose_hardware(settings)
+    tokenizer = load_tokenizer(model_path)
+    data = prepare_data(job, samples, tokenizer)
+    plan = plan_batches(
+        prompts_per_step=settings.prompts_per_step,
+        num_generations=settings.num_generations,
+        micro_batch_size=settings.micro_batch_size,
+        processes=hardware.processes,
+        train_prompts=len(data.train.examples),
+    )
+    log.info(
+        "GRPO on %s (%s, %s): %d train / %d held-out prompts, %d prompts x %d rollouts per step, "
+        "micro-batch %d x %d accumulation, bf16=%s, vLLM=%s",
+        model_path,
+        model_type(model_path),
+        settings.mode,
+        len(data.train.examples),
+        len(data.heldout.examples),
+        plan.prompts_per_step,
+        plan.num_generations,
+        plan.per_device_train_batch_size,
+        plan.gradient_accumulation_steps,
+        hardware.bf16,
+        hardware.use_vllm,
+    )
+
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    dataset = Dataset.from_list(data.train.rows())
+    resume = last_checkpoint(job.out)
+    stopper = StopOnSignal()
+    counter = TokenCounter()
+    progress = RichProgressCallback(list(settings.rewards))
+    trainer = GRPOTrainer(
+        model=str(model_path),
+        reward_funcs=list[Any](reward_funcs),
+        args=grpo_config(job, plan, hardware),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(settings),
+        callbacks=[progress, counter, stopper, *job.callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)  # the rich bar and the run log replace printed dicts
+    before = _heldout_before(job, trainer, tokenizer, data.heldout, resuming=resume is not None)
+    if resume:
+        log.info("resuming from %s", resume)
+    stopper.install()
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        stopper.uninstall()
+        progress.close()
+    state = trainer.state
+    if stopper.requested:
+        saved = last_checkpoint(job.out)
+        raise TrainingInterrupted(
+            f"training stopped at step {state.global_step}; checkpoint {saved}; "
+            "run the same command again to resume"
+        )
+
+    after = heldout_accuracy(
+        trainer.model,
+        tokenizer,
+        data.heldout.examples,
+        max_new_tokens=settings.max_completion_tokens,
+        batch_size=settings.eval_batch_size,
+    )
+    final_model, adapter = _save_final(job, trainer, tokenizer)
+    memory, memory_kind = peak_memory()
+    steps_here = state.global_step - counter.start_step
+    tokens_here = int(state.num_input_tokens_seen or 0) - counter.start_tokens
+    report = TrainReport(
+        model=job.model,
+        model_path=str(model_path),
+        mode=settings.mode,
+        device=hardware.device,
+        bf16=hardware.bf16,
+        use_vllm=hardware.use_vllm,
+        steps=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        resumed_from=resume,
+        data=DataCounts(
+            samples=data.samples,
+            train=len(data.train.examples),
+            heldout=len(data.heldout.examples),
+            call_labels=data.call_labels,
+            text_labels=data.samples - data.call_labels,
+            truncated_prompts=data.train.truncated + data.heldout.truncated,
+            over_limit_prompts=data.train.over_limit + data.heldout.over_limit,
+            max_prompt_tokens_seen=max(data.train.max_prompt_tokens_seen, data.heldout.max_prompt_tokens_seen),
+        ),
+        batch={
+            "prompts_per_step": plan.prompts_per_step,
+            "num_generations": plan.num_generations,
+            "generation_batch_size": plan.generation_batch_size,
+            "per_device_train_batch_size": plan.per_device_train_batch_size,
+            "gradient_accumulation_steps": plan.gradient_accumulation_steps,
+            "processes": plan.processes,
+        },
+        settings=settings.model_dump(mode="json"),
+        reward_curve=reward_curve(state.log_history, list(settings.rewards)),
+        heldout_before=before,
+        heldout_after=after,
+        wall_time_s=time.perf_counter() - started,
+        train_time_s=counter.seconds,
+        seconds_per_step=counter.seconds / steps_here if steps_here else None,
+        tokens_seen=int(state.num_input_tokens_seen or 0),
+        tokens_per_s=tokens_here / counter.seconds if counter.seconds else None,
+        peak_memory_bytes=memory,
+        peak_memory_kind=memory_kind,
+        final_model=final_model,
+        adapter=adapter,
+        checkpoints=sorted(str(path) for path in (job.out / CHECKPOINTS).glob("checkpoint-*")),
+        notes=[*plan.notes, *hardware.notes],
+    )
+    path = report.write(job.out)
+    run.mark_done(STAGE, {"steps": report.steps, "report": str(path)})
+    log.info(
+        "trained %d steps in %.1f s; held-out ToolMatch %s; report %s",
+        report.steps,
+        report.train_time_s,
+        "n/a" if after.accuracy is None else f"{after.accuracy:.3f}",
+        path,
+        extra={"data": {"report": json.loads(report.model_dump_json(include={"steps", "train_time_s"}))}},
+    )
+    return report
