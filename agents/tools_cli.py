@@ -1,0 +1,126 @@
+"""``looptool tools ...``: import tool specs into a library, list and inspect tool backends.
+
+    looptool tools import specs/ bfcl/BFCL_v3_simple.json -o tools.jsonl
+    looptool tools list-backends
+    looptool tools spec calculator
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from agents.backends.registry import REGISTRY, UnknownBackendError
+from agents.tool_import.library import read_library, write_library
+from agents.tool_import.loader import import_paths
+from looptool.cli import UserError
+from looptool.jsonl import write_jsonl
+from looptool.logs import console
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("tools", help="tool library and tool backends")
+    commands = parser.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
+
+    importer = commands.add_parser(
+        "import",
+        help="import OpenAI/BFCL function specs and OpenAPI 3 documents into a tool library",
+        description="Import tool specs (files or folders of .json/.jsonl/.yaml/.yml) into a "
+        "tool library JSONL with provenance per tool. Invalid specs are reported and skipped.",
+    )
+    importer.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
+    importer.add_argument("-o", "--output", default="tools.jsonl",
+                          help="library file to write (default: tools.jsonl)")
+    importer.add_argument("--format", choices=["auto", "openai", "bfcl", "openapi"],
+                          default="auto", help="input format (default: detect per file)")
+    mode = importer.add_mutually_exclusive_group()
+    mode.add_argument("--merge", action="store_true",
+                      help="add to an existing library instead of refusing to overwrite it")
+    mode.add_argument("--force", action="store_true", help="overwrite an existing library")
+    importer.add_argument("--strict", action="store_true",
+                          help="exit with status 1 when any spec was invalid")
+    importer.set_defaults(handler=run_import)
+
+    lister = commands.add_parser("list-backends", help="list the registered tool backends")
+    lister.set_defaults(handler=run_list_backends)
+
+    spec = commands.add_parser("spec", help="print the tool specs derived from a backend")
+    spec.add_argument("backend", help="backend name (see list-backends)")
+    spec.add_argument("--openai", action="store_true",
+                      help='print OpenAI "tools" entries instead of LoopTool ToolSpecs')
+    spec.set_defaults(handler=run_spec)
+
+
+def issues_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.issues.jsonl")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    existing = []
+    if output.exists():
+        if args.merge:
+            existing = read_library(output)
+        elif not args.force:
+            raise UserError(f"{output} exists; pass --merge to add to it or --force to replace it")
+    report = import_paths(args.paths, args.format, existing=existing)
+    if not report.tools:
+        for issue in report.issues:
+            log.error("%s", issue)
+        raise UserError(f"no valid tool spec found in {', '.join(args.paths)}; nothing written")
+    count = write_library(output, report.tools)
+    problems = issues_path(output)
+    if report.issues:
+        write_jsonl(problems, report.issues)
+    elif problems.exists():
+        problems.unlink()
+    for issue in report.issues:
+        (log.warning if issue.severity == "error" else log.info)("%s", issue)
+    formats: dict[str, int] = {}
+    for tool in report.tools:
+        for item in tool.provenance[:1]:
+            formats[item.format] = formats.get(item.format, 0) + 1
+    table = Table(title=f"tool library {output}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("tools written", str(count))
+    for fmt, number in sorted(formats.items()):
+        table.add_row(f"  from {fmt}", str(number))
+    table.add_row("duplicates merged", str(report.merged_duplicates))
+    table.add_row("renamed (same name, other schema)", str(report.renamed))
+    table.add_row("invalid specs skipped", str(len(report.errors)))
+    console.print(table)
+    if report.issues:
+        console.print(f"problems listed in {problems}")
+    return 1 if args.strict and report.errors else 0
+
+
+def run_list_backends(args: argparse.Namespace) -> int:
+    table = Table(title="tool backends")
+    table.add_column("backend")
+    table.add_column("source")
+    table.add_column("tools")
+    for info in REGISTRY.backends():
+        table.add_row(info.name, info.source, ", ".join(spec.name for spec in info.tool_specs()))
+    for name, reason in sorted(REGISTRY.failures().items()):
+        table.add_row(name, "[red]failed[/red]", reason)
+    Console().print(table)
+    return 0
+
+
+def run_spec(args: argparse.Namespace) -> int:
+    try:
+        specs = REGISTRY.get(args.backend).tool_specs()
+    except UnknownBackendError as error:
+        raise UserError(str(error)) from None
+    data = [spec.to_openai() if args.openai else spec.model_dump(mode="json") for spec in specs]
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return 0
