@@ -8,7 +8,9 @@ from typing import Any
 
 from benchmarks.acebench.checker_strict import answer_name
 from benchmarks.acebench.checker_upstream import alternatives, strip_suffix
+from benchmarks.acebench.data import AceItem
 from benchmarks.acebench.special import gold_special_text
+from benchmarks.base import EntryOutput, ModelReply, TurnOutput
 from looptool.codecs import render_python
 from looptool.schema import ToolCall
 
@@ -30,3 +32,23 @@ def gold_text(stem: str, functions: list[dict[str, Any]], ground_truth: Any, *, 
     if stem.startswith("special_"):
         return gold_special_text(stem, ground_truth)
     return render_python(gold_calls(functions, ground_truth, exact_names=exact_names))
+
+
+def gold_output(item: AceItem, entry_id: str, category: str, *, exact_names: bool) -> EntryOutput:
+    """A stored output as a perfect model would leave it: the answer text per turn (prompt
+    mode), or for agent items the ground-truth end state and the first milestone sequence."""
+    if item.agent_answer is not None:
+        return EntryOutput(
+            entry_id=entry_id,
+            category=category,
+            extra={
+                "function_calling": False,
+                "state": item.agent_answer.ground_truth,
+                "process": item.agent_answer.milestone_alternatives()[0],
+            },
+        )
+    turns = []
+    for turn in item.turns:
+        text = gold_text(item.stem, turn.record.function, turn.answer, exact_names=exact_names)
+        turns.append(TurnOutput(replies=[ModelReply(text=text, raw=text)]))
+    return EntryOutput(entry_id=entry_id, category=category, turns=turns, extra={"function_calling": False})

@@ -1,0 +1,237 @@
+"""The ACEBench benchmark adapter (registered as ``acebench``).
+
+Categories are ``<language>_<stem>`` (``en_normal_atom_bool``, ``zh_agent_multi_step``);
+aliases expand a stem to every configured language (``normal_atom_bool``), a group
+(``atom``, ``single_turn``, ``multi_turn``, ``normal``, ``special``, ``agent``), a language
+(``en``, ``zh``) or both (``en_normal``). Multi-turn normal categories are scored per
+conversation, so one entry is one conversation (one request per turn).
+
+Every entry is scored in both modes; ``EntryScore.score`` is the ``scoring`` option's mode
+and ``variant_scores`` has both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from agents.backends.acebench import AceEnvironment, load_initial_state
+from benchmarks.acebench.categories import (
+    GROUPS,
+    LANGUAGES,
+    STEMS,
+    Kind,
+    category_name,
+    kind_of,
+    split_category,
+)
+from benchmarks.acebench.data import AceItem, load_stem
+from benchmarks.acebench.episodes import (
+    LLMUser,
+    SimulatedUser,
+    run_multi_step,
+    run_multi_turn,
+    run_prompt_record,
+)
+from benchmarks.acebench.paths import derived_state_file, resolve_data_dir
+from benchmarks.acebench.scoring import ItemScore, score_agent_item, score_prompt_item
+from benchmarks.acebench.summary import summarize_scores
+from benchmarks.base import (
+    Benchmark,
+    BenchmarkOptions,
+    BenchmarkSummary,
+    ChatModel,
+    EndpointMode,
+    EntryOutput,
+    EntryScore,
+    EvalEntry,
+    TurnOutput,
+    register_benchmark,
+)
+from looptool.config import RoleSettings, SamplingSettings
+
+
+class AceBenchOptions(BenchmarkOptions):
+    """Options of ``acebench`` (config: ``eval.benchmark_options.acebench``)."""
+
+    data_dir: str | None = Field(
+        default=None,
+        description="folder holding data/data_all and derived/ (default: $LOOPTOOL_ACEBENCH_DIR "
+        "or ../shared/acebench next to the repository)",
+    )
+    languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: list(LANGUAGES))
+    scoring: Literal["upstream", "strict"] = Field(
+        default="upstream", description="mode of the primary score (both are always computed)"
+    )
+    max_dialog_messages: int = Field(default=40, ge=2, description="agent episode length limit")
+    user_sim: RoleSettings | None = Field(
+        default=None,
+        description="model playing the user in agent multi_turn (default: the model under test "
+        "at temperature 0)",
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _non_empty(cls, languages: list[str]) -> list[str]:
+        if not languages:
+            raise ValueError("languages must name at least one of en, zh")
+        return list(dict.fromkeys(languages))
+
+
+@register_benchmark
+class AceBench(Benchmark):
+    """ACEBench (Chen et al., 2025): normal, special and agent tool-use categories."""
+
+    name = "acebench"
+    version = "1"
+    Options = AceBenchOptions
+
+    def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.user_model: Any = None  # a langchain chat model; built from ``user_sim`` when unset
+
+    @property
+    def settings(self) -> AceBenchOptions:
+        assert isinstance(self.options, AceBenchOptions)
+        return self.options
+
+    # -- categories
+
+    def categories(self) -> list[str]:
+        return [category_name(language, stem) for language in self.settings.languages for stem in STEMS]
+
+    def category_aliases(self) -> dict[str, list[str]]:
+        languages = self.settings.languages
+        aliases: dict[str, list[str]] = {}
+        for stem in STEMS:
+            aliases[stem] = [category_name(language, stem) for language in languages]
+        for group, stems in GROUPS.items():
+            aliases[group] = [category_name(language, stem) for language in languages for stem in stems]
+            for language in languages:
+                aliases[f"{language}_{group}"] = [category_name(language, stem) for stem in stems]
+        for language in languages:
+            aliases[language] = [category_name(language, stem) for stem in STEMS]
+        return aliases
+
+    # -- data
+
+    def _root(self) -> Path:
+        return resolve_data_dir(self.settings.data_dir)
+
+    def load(self, categories: list[str], limit: int | None = None) -> list[EvalEntry]:
+        root = self._root()
+        entries: list[EvalEntry] = []
+        for category in categories:
+            language, stem = split_category(category)
+            items = load_stem(root, language, stem)
+            for item in items[:limit] if limit is not None else items:
+                entries.append(
+                    EvalEntry(id=f"{language}_{item.id}", category=category, payload=item.model_dump(mode="json"))
+                )
+        return entries
+
+    @staticmethod
+    def item_of(entry: EvalEntry) -> AceItem:
+        return AceItem.model_validate(entry.payload)
+
+    # -- running
+
+    def _user_for(self, model: ChatModel, item: AceItem) -> SimulatedUser:
+        assert item.agent is not None
+        chat_model = self.user_model
+        if chat_model is None:
+            from agents.llm import make_chat_model
+
+            settings = self.settings.user_sim or RoleSettings(
+                base_urls=[model.endpoint.base_url],
+                model=model.endpoint.model,
+                api_key=model.endpoint.api_key,
+                sampling=SamplingSettings(temperature=0.0, max_tokens=256),
+            )
+            chat_model = self.user_model = make_chat_model(settings, role_name="user_sim")
+        return LLMUser(chat_model, item.language, item.agent.question)
+
+    async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
+        item = self.item_of(entry)
+        function_calling = model.endpoint.mode is EndpointMode.FUNCTION_CALLING
+        started = time.perf_counter()
+        output = EntryOutput(entry_id=entry.id, category=entry.category, extra={"function_calling": function_calling})
+        if item.kind is Kind.AGENT:
+            assert item.agent is not None
+            environment = AceEnvironment(
+                item.language,
+                item.agent.involved_classes,
+                item.agent.initial_config,
+                load_initial_state(derived_state_file(self._root(), item.language)),
+            )
+            if item.stem == "agent_multi_turn":
+                episode = await run_multi_turn(
+                    model,
+                    self._user_for(model, item),
+                    environment,
+                    item.language,
+                    item.agent,
+                    function_calling=function_calling,
+                    max_messages=self.settings.max_dialog_messages,
+                )
+            else:
+                episode = await run_multi_step(
+                    model,
+                    environment,
+                    item.language,
+                    item.agent,
+                    function_calling=function_calling,
+                    max_messages=self.settings.max_dialog_messages,
+                )
+            output.turns = [TurnOutput(replies=episode.replies)]
+            output.extra.update(episode.extra())
+            output.error = episode.error
+        else:
+            for turn in item.turns:
+                reply = await run_prompt_record(
+                    model, item.language, turn.record, special=item.kind is Kind.SPECIAL, function_calling=function_calling
+                )
+                output.turns.append(TurnOutput(replies=[reply]))
+        output.requests = len(output.replies)
+        output.latency_s = time.perf_counter() - started
+        return output
+
+    # -- scoring
+
+    def score_item(self, item: AceItem, output: EntryOutput) -> ItemScore:
+        if item.kind is Kind.AGENT:
+            return score_agent_item(item, output.extra)
+        replies = [turn.replies[0] if turn.replies else None for turn in output.turns]
+        return score_prompt_item(item, replies, bool(output.extra.get("function_calling")))
+
+    def score(self, entry: EvalEntry, output: EntryOutput) -> EntryScore:
+        item = self.item_of(entry)
+        result = self.score_item(item, output)
+        details: dict[str, Any] = dict(result.details)
+        if result.process:
+            details["process"] = result.process
+        if output.error:
+            details["run_error"] = output.error
+        return EntryScore(
+            entry_id=entry.id,
+            category=entry.category,
+            score=result.of(self.settings.scoring),
+            valid=result.valid and output.error is None,
+            details=details,
+            variant_scores={"upstream": result.upstream, "strict": result.strict},
+        )
+
+    def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
+        return summarize_scores(scores, self.settings.scoring, benchmark=self.name)
+
+
+def known_categories() -> list[str]:
+    """Every category of both languages (for help texts)."""
+    return [category_name(language, stem) for language in LANGUAGES for stem in STEMS]
+
+
+__all__ = ["AceBench", "AceBenchOptions", "known_categories", "kind_of"]

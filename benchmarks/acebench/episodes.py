@@ -1,0 +1,229 @@
+"""Running the model under test on ACEBench items (README §5).
+
+* normal / special: one request per record (:func:`run_prompt_record`);
+* agent multi_turn: agent, simulated user and execution take turns (:func:`run_multi_turn`);
+* agent multi_step: the agent works alone, every message goes to execution
+  (:func:`run_multi_step`).
+
+Agent messages are routed like upstream: one that contains ``[...]`` and parses as
+Python-call syntax (:func:`looptool.codecs.parse_python`, never ``eval``) is executed on the
+episode's :class:`~agents.backends.acebench.AceEnvironment`; in function-calling mode its
+``tool_calls`` are executed and recorded in Python-call syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agents.backends.acebench import AceEnvironment
+from benchmarks.acebench.data import AgentRecord, PromptRecord
+from benchmarks.acebench.decode import decode_strict
+from benchmarks.acebench.prompts import (
+    FINISH,
+    NO_QUESTIONS,
+    USER_OPENING,
+    agent_system_prompt,
+    agent_user_message,
+    normal_messages,
+    user_sim_system_prompt,
+)
+from benchmarks.acebench.tools import openai_tools
+from benchmarks.base import ChatModel, ModelReply
+from looptool.codecs import render_python
+from looptool.schema import ToolCall
+
+_BRACKETS = re.compile(r"\[.*\]", re.DOTALL)
+
+
+async def run_prompt_record(
+    model: ChatModel, language: str, record: PromptRecord, *, special: bool, function_calling: bool
+) -> ModelReply:
+    """One request for a normal or special record."""
+    messages = normal_messages(
+        language,
+        question=record.question,
+        functions=record.function,
+        time=record.time,
+        profile=record.profile,
+        special=special,
+        call_format=not function_calling,
+    )
+    tools = openai_tools(record.function) if function_calling else None
+    return await model.chat_raw(messages, tools)
+
+
+class SimulatedUser(Protocol):
+    """The user side of an agent multi-turn episode."""
+
+    async def open(self) -> str:
+        """The user's first message."""
+        ...
+
+    async def respond(self, agent_message: str) -> str:
+        """The user's answer to an agent message."""
+        ...
+
+
+class LLMUser:
+    """The simulated user played by a langchain chat model (the ``user_sim`` role).
+
+    From the user model's side the agent speaks as ``user`` and the simulated user answers as
+    ``assistant``; the chat opens with the agent-side line "Is there anything you need help
+    with today?" as upstream does.
+    """
+
+    def __init__(self, chat_model: Any, language: str, instruction: str, *, role: str = "user_sim") -> None:
+        from agents.role_call import RoleBinding
+
+        self.binding = RoleBinding(model=chat_model, role=role)
+        self.messages: list[dict[str, str]] = [
+            {"role": "system", "content": user_sim_system_prompt(language, instruction)},
+            {"role": "user", "content": USER_OPENING.get(language, USER_OPENING["en"])},
+        ]
+
+    async def _next(self) -> str:
+        from agents.role_call import call_text
+
+        text = (await call_text(self.binding, "acebench_user", self.messages)).strip()
+        self.messages.append({"role": "assistant", "content": text})
+        return text
+
+    async def open(self) -> str:
+        return await self._next()
+
+    async def respond(self, agent_message: str) -> str:
+        self.messages.append({"role": "user", "content": agent_message})
+        return await self._next()
+
+
+@dataclass
+class Episode:
+    """What an agent episode produced; everything needed to score it later."""
+
+    replies: list[ModelReply] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
+    process: list[str] = field(default_factory=list)
+    state: list[dict[str, dict[str, Any]]] | None = None
+    stop_reason: str = ""
+    error: str | None = None
+
+    def extra(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "process": self.process,
+            "state": self.state,
+            "stop_reason": self.stop_reason,
+        }
+
+
+@dataclass
+class _AgentStep:
+    text: str
+    calls: list[ToolCall] | None  # None: not an execution message
+
+
+def _agent_step(reply: ModelReply, function_calling: bool) -> _AgentStep:
+    if function_calling and reply.tool_calls:
+        return _AgentStep(render_python(reply.tool_calls), list(reply.tool_calls))
+    text = (reply.raw or reply.text).strip()
+    if _BRACKETS.search(text):
+        decoded = decode_strict(text)
+        if decoded.ok and decoded.calls:
+            return _AgentStep(text, decoded.calls)
+    return _AgentStep(text, None)
+
+
+async def _agent_reply(
+    model: ChatModel, language: str, record: AgentRecord, history: list[str], *, multi_step: bool, function_calling: bool
+) -> ModelReply:
+    system = agent_system_prompt(language, record.involved_classes, multi_step=multi_step)
+    functions = None if function_calling else record.function
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": agent_user_message(language, functions, history)},
+    ]
+    return await model.chat_raw(messages, openai_tools(record.function) if function_calling else None)
+
+
+async def run_multi_turn(
+    model: ChatModel,
+    user: SimulatedUser,
+    environment: AceEnvironment,
+    language: str,
+    record: AgentRecord,
+    *,
+    function_calling: bool,
+    max_messages: int = 40,
+) -> Episode:
+    """Agent + simulated user + execution until "finish conversation" or ``max_messages``."""
+    episode = Episode()
+    first = await user.open()
+    episode.history.append(f"user: {first}")
+    clean_execution = False
+    while len(episode.history) < max_messages:
+        reply = await _agent_reply(model, language, record, episode.history, multi_step=False, function_calling=function_calling)
+        episode.replies.append(reply)
+        if reply.error:
+            episode.error, episode.stop_reason = reply.error, "model_error"
+            break
+        step = _agent_step(reply, function_calling)
+        episode.history.append(f"agent: {step.text}")
+        if step.calls is not None:
+            episode.process.append(step.text)
+            batch = environment.execute_all(step.calls)
+            reply.tool_results = [batch.to_text()]
+            clean_execution = clean_execution or not batch.raised
+            episode.history.append(f"execution: {batch.to_text()}")
+            continue
+        if FINISH in step.text:
+            episode.stop_reason = "agent_finished"
+            break
+        answer = await user.respond(step.text)
+        episode.history.append(f"user: {answer}")
+        if FINISH in answer:
+            episode.stop_reason = "user_finished"
+            break
+    else:
+        episode.stop_reason = "max_messages"
+    episode.state = environment.snapshot() if clean_execution else None
+    return episode
+
+
+async def run_multi_step(
+    model: ChatModel,
+    environment: AceEnvironment,
+    language: str,
+    record: AgentRecord,
+    *,
+    function_calling: bool,
+    max_messages: int = 40,
+) -> Episode:
+    """The agent alone: every message is executed until it says "finish conversation"."""
+    episode = Episode(history=[f"user: {record.question}"])
+    executed = False
+    while len(episode.history) < max_messages:
+        reply = await _agent_reply(model, language, record, episode.history, multi_step=True, function_calling=function_calling)
+        episode.replies.append(reply)
+        if reply.error:
+            episode.error, episode.stop_reason = reply.error, "model_error"
+            break
+        step = _agent_step(reply, function_calling)
+        if FINISH in step.text and step.calls is None:
+            episode.stop_reason = "agent_finished"
+            break
+        episode.history.append(f"agent: {step.text}")
+        if step.calls is None:
+            result = NO_QUESTIONS.get(language, NO_QUESTIONS["en"])
+        else:
+            episode.process.append(step.text)
+            batch = environment.execute_all(step.calls)
+            executed = True
+            result = batch.to_text()
+            reply.tool_results = [result]
+        episode.history.append(f"execution result: {result}")
+    else:
+        episode.stop_reason = "max_messages"
+    episode.state = environment.snapshot() if executed else None
+    return episode
