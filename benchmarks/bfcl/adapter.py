@@ -1,0 +1,376 @@
+"""The BFCL-v3 benchmark adapter (``bfcl_v3``).
+
+Data, tool conversion, multi-turn backends and the checkers all come from the official
+``bfcl-eval==2025.8.6.2`` package, run in its own environment by
+:mod:`benchmarks.bfcl.worker` (the package pins numpy 1.26, which breaks the training
+environment). This module only talks to the model and translates between the two sides.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from benchmarks.base import (
+    Benchmark,
+    BenchmarkOptions,
+    BenchmarkSummary,
+    ChatModel,
+    EndpointMode,
+    EntryOutput,
+    EntryScore,
+    EvalEntry,
+    ModelReply,
+    TurnOutput,
+    register_benchmark,
+)
+from benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, summarize_scores
+from benchmarks.bfcl.worker_client import BfclWorker
+from looptool.schema import Message, Role, ToolCall, ToolSpec, load_tool_spec
+
+MAXIMUM_STEP_LIMIT = 20
+"""BFCL's per-turn step limit (``default_prompts.MAXIMUM_STEP_LIMIT``)."""
+
+ADDITIONAL_FUNCTION_PROMPT = "I have updated some more functions you can choose from. What about now?"
+"""BFCL's user message of a miss-function turn (``DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC``)."""
+
+
+class BfclOptions(BenchmarkOptions):
+    """Options of ``bfcl_v3`` (config: ``eval.benchmark_options.bfcl_v3``)."""
+
+    data_dir: str | None = Field(
+        default=None, description="BFCL data folder (default: the one inside the bfcl-eval package)"
+    )
+    python: str | None = Field(
+        default=None, description="interpreter of the BFCL environment (default: .venvs/bfcl/bin/python)"
+    )
+    max_steps: int = Field(default=MAXIMUM_STEP_LIMIT, ge=1, description="model steps per multi-turn turn")
+
+
+def _tool_spec(function: dict[str, Any], name: str | None = None) -> ToolSpec:
+    """A BFCL tool (already converted to OpenAPI types by BFCL) as our ToolSpec; a
+    ``response`` schema goes into the description, as BFCL does for most API styles."""
+    data = {key: value for key, value in function.items() if key != "response"}
+    if "response" in function:
+        data["description"] = (
+            f"{data.get('description', '')} The response field has the following schema: "
+            f"{json.dumps(function['response'])}"
+        )
+    if name is not None:
+        data["name"] = name
+    return load_tool_spec(data)
+
+
+class _ToolNames:
+    """Function-calling mode renames ``a.b`` to ``a_b`` (OpenAI's name pattern, as BFCL's FC
+    handlers do); decoded calls get their BFCL names back."""
+
+    def __init__(self, mode: EndpointMode) -> None:
+        self.rename = mode is EndpointMode.FUNCTION_CALLING
+        self.back: dict[str, str] = {}
+
+    def specs(self, functions: list[dict[str, Any]]) -> list[ToolSpec]:
+        specs = []
+        for function in functions:
+            name = function["name"]
+            shown = re.sub(r"\.", "_", name) if self.rename else name
+            self.back.setdefault(shown, name)
+            specs.append(_tool_spec(function, shown))
+        return specs
+
+    def restore(self, reply: ModelReply) -> ModelReply:
+        if not self.back or not reply.tool_calls:
+            return reply
+        calls = [call.model_copy(update={"name": self.back.get(call.name, call.name)}) for call in reply.tool_calls]
+        return reply.model_copy(update={"tool_calls": calls})
+
+
+def _messages(turn: list[dict[str, Any]]) -> list[Message]:
+    return [Message(role=Role(item["role"]), content=str(item.get("content") or "")) for item in turn]
+
+
+def _calls(reply: ModelReply) -> list[dict[str, Any]]:
+    return [{"name": call.name, "arguments": call.arguments} for call in reply.tool_calls]
+
+
+@register_benchmark
+class BfclV3(Benchmark):
+    """Berkeley Function Calling Leaderboard v3: 17 categories, 4,441 entries."""
+
+    name = "bfcl_v3"
+    version = "1"
+    Options = BfclOptions
+
+    def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        assert isinstance(self.options, BfclOptions)
+        self.settings: BfclOptions = self.options
+        self._worker: BfclWorker | None = None
+        self._sessions = itertools.count(1)
+
+    @property
+    def worker(self) -> BfclWorker:
+        if self._worker is None:
+            self._worker = BfclWorker(self.settings.python, self.settings.data_dir)
+        return self._worker
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def categories(self) -> list[str]:
+        return list(ALL)
+
+    def category_aliases(self) -> dict[str, list[str]]:
+        return {name: list(items) for name, items in ALIASES.items()}
+
+    def load(self, categories: list[str], limit: int | None = None) -> list[EvalEntry]:
+        records = self.worker.call("load", categories=categories, limit=limit)
+        return [EvalEntry(id=record["id"], category=record["category"], payload=record) for record in records]
+
+    # ------------------------------------------------------------ talking to the model
+
+    async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
+        if is_multi_turn(entry.category):
+            return await self._run_multi_turn(entry, model)
+        started = time.perf_counter()
+        names = _ToolNames(model.endpoint.mode)
+        tools = names.specs(entry.payload["tools"])
+        reply = names.restore(await model.chat(_messages(entry.payload["question"][0]), tools))
+        return EntryOutput(
+            entry_id=entry.id,
+            category=entry.category,
+            turns=[TurnOutput(replies=[reply])],
+            requests=1,
+            latency_s=time.perf_counter() - started,
+        )
+
+    async def _run_multi_turn(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
+        """BFCL's ``inference_multi_turn_*`` loop: per user turn, query until the model
+        stops calling tools (or fails to decode), executing each step's calls on BFCL's
+        backends; more than ``max_steps`` steps force-quits the entry."""
+        started = time.perf_counter()
+        session = str(next(self._sessions))
+        mode = model.endpoint.mode
+        names = _ToolNames(mode)
+        tools = names.specs(entry.payload["tools"])
+        held_out: dict[str, list[dict[str, Any]]] = entry.payload.get("held_out_tools", {})
+        history: list[Message] = []
+        turns: list[TurnOutput] = []
+        requests = 0
+        error: str | None = None
+        await self.worker.acall("mt_start", session=session, entry_id=entry.id)
+        try:
+            for index, question in enumerate(entry.payload["question"]):
+                user = _messages(question)
+                if str(index) in held_out:
+                    added = held_out[str(index)]
+                    if mode is EndpointMode.FUNCTION_CALLING:
+                        tools = [*tools, *names.specs(added)]
+                        content = ADDITIONAL_FUNCTION_PROMPT
+                    else:  # prompt modes: the new docs go into the user message, as BFCL's
+                        new_specs = names.specs(added)
+                        content = f"{json.dumps([t.to_openai()['function'] for t in new_specs])}\n{ADDITIONAL_FUNCTION_PROMPT}"
+                    user = [Message(role=Role.USER, content=content)]
+                history.extend(user)
+                turn = TurnOutput()
+                turns.append(turn)
+                steps = 0
+                while True:
+                    reply = names.restore(await model.chat(history, tools))
+                    requests += 1
+                    if not reply.decoded:
+                        history.append(Message(role=Role.ASSISTANT, content=reply.raw or reply.text))
+                        turn.replies.append(reply)
+                        break
+                    shown = [
+                        ToolCall(name=_shown_name(call.name, names), arguments=call.arguments, id=f"call_{requests}_{n}")
+                        for n, call in enumerate(reply.tool_calls)
+                    ]
+                    history.append(Message(role=Role.ASSISTANT, content=reply.text, tool_calls=shown))
+                    results = await self.worker.acall(
+                        "mt_execute", session=session, entry_id=entry.id, calls=_calls(reply)
+                    )
+                    turn.replies.append(reply.model_copy(update={"tool_results": results}))
+                    history.extend(
+                        Message(role=Role.TOOL, content=result, name=call.name, tool_call_id=call.id)
+                        for call, result in zip(shown, results, strict=True)
+                    )
+                    steps += 1
+                    if steps > self.settings.max_steps:
+                        error = f"force-terminated after {steps} steps in turn {index}"
+                        break
+                if error:
+                    break
+        finally:
+            await self.worker.acall("mt_end", session=session)
+        return EntryOutput(
+            entry_id=entry.id,
+            category=entry.category,
+            turns=turns,
+            error=error,
+            requests=requests,
+            latency_s=time.perf_counter() - started,
+        )
+
+    # ------------------------------------------------------------ scoring (official checkers)
+
+    @staticmethod
+    def decoded_for_checker(entry: EvalEntry, output: EntryOutput) -> dict[str, Any]:
+        """What BFCL's checkers get: single-turn ``{"calls": [...]}`` or ``{"error": ...}``;
+        multi-turn ``{"turns": [[step calls, ...], ...]}`` (undecodable steps skipped, as in
+        BFCL's ``multi_turn_runner``)."""
+        if is_multi_turn(entry.category):
+            return {
+                "turns": [[_calls(reply) for reply in turn.replies if reply.decoded] for turn in output.turns]
+            }
+        replies = output.replies
+        if not replies:
+            return {"error": output.error or "no model reply"}
+        reply = replies[0]
+        if reply.error or reply.parse_error:
+            return {"error": reply.error or reply.parse_error}
+        return {"calls": _calls(reply)}
+
+    def score_batch(self, entries: Sequence[EvalEntry], outputs: Sequence[EntryOutput]) -> list[EntryScore]:
+        items = [
+            {"id": entry.id, "decoded": self.decoded_for_checker(entry, output)}
+            for entry, output in zip(entries, outputs, strict=True)
+        ]
+        verdicts = self.worker.call("score", items=items) if items else []
+        scores = []
+        for entry, output, verdict in zip(entries, outputs, verdicts, strict=True):
+            error_type = str(verdict.get("error_type") or "")
+            request_failed = any(reply.error for reply in output.replies)
+            scores.append(
+                EntryScore(
+                    entry_id=entry.id,
+                    category=entry.category,
+                    score=1.0 if verdict["valid"] else 0.0,
+                    valid=not request_failed and not error_type.startswith("ast_decoder"),
+                    details={"error_type": error_type, "error": verdict.get("error")} if error_type else {},
+                )
+            )
+        return scores
+
+    def score(self, entry: EvalEntry, output: EntryOutput) -> EntryScore:
+        return self.score_batch([entry], [output])[0]
+
+    def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
+        return summarize_scores(self.name, scores)
+
+
+def _shown_name(name: str, names: _ToolNames) -> str:
+    return re.sub(r"\.", "_", name) if names.rename else name
+
+
+# ---------------------------------------------------------------- ground-truth outputs
+
+
+def _first_option(options: Any) -> Any:
+    """The first allowed value of a possible-answer list, with nested possible answers
+    (dicts whose values are option lists, inside dicts or lists) resolved recursively."""
+    return _resolve(options[0]) if isinstance(options, list) and options else options
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _first_option(options) for key, options in value.items() if _present(options)}
+    if isinstance(value, list):
+        return [_resolve(item) for item in value]
+    return value
+
+
+def _present(options: Any) -> bool:
+    return not (isinstance(options, list) and options and options[0] == "")
+
+
+def _java_literal(value: Any, kind: str, nested: str | None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "long":
+        return f"{value}L"
+    if kind == "float":
+        return f"{value}f"
+    if isinstance(value, list):
+        inner = nested or "String"
+        items = [f'"{item}"' if inner == "String" else _java_literal(item, inner, None) for item in value]
+        if kind == "ArrayList":
+            return f"new ArrayList<>(Arrays.asList({', '.join(items)}))"
+        return f"new {inner}[]{{{', '.join(items)}}}"
+    return str(value)
+
+
+def _js_literal(value: Any, kind: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "Bigint":
+        return f"{value}n"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{item}"' if isinstance(item, str) else _js_literal(item, "") for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_js_literal(item, '')}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def _source_literal(value: Any, language: str, schema: dict[str, Any]) -> Any:
+    kind = str(schema.get("type", ""))
+    if language == "Java":
+        return _java_literal(value, kind, (schema.get("items") or {}).get("type"))
+    if language == "JavaScript":
+        return _js_literal(value, kind)
+    return value
+
+
+def ground_truth_calls(entry: EvalEntry) -> list[ToolCall]:
+    """One satisfying call list from a single-turn possible answer: the first allowed value
+    of each parameter (``""`` first means "may be omitted")."""
+    language = entry.payload.get("language", "Python")
+    docs = {doc["name"]: doc for doc in entry.payload.get("functions", [])}
+    calls: list[ToolCall] = []
+    for item in entry.payload.get("ground_truth") or []:
+        for name, parameters in item.items():
+            schema = docs.get(name, {}).get("parameters", {})
+            properties = schema.get("properties", {})
+            required = set(schema.get("required", []))
+            arguments = {}
+            for key, options in parameters.items():
+                if key in required and not _present(options):  # "" first, but required
+                    options = [option for option in options if option != ""] or options
+                if _present(options):
+                    arguments[key] = _source_literal(_first_option(options), language, properties.get(key, {}))
+            calls.append(ToolCall(name=name, arguments=arguments))
+    return calls
+
+
+def ground_truth_output(entry: EvalEntry) -> EntryOutput:
+    """The output a perfect model would store for ``entry`` (tests, re-scoring benchmark).
+
+    Irrelevance entries get a text answer; live-relevance entries (no answer file) a call of
+    the first offered tool; multi-turn entries one step per turn with its ground-truth calls.
+    """
+    if is_multi_turn(entry.category):
+        turns = [
+            TurnOutput(replies=[ModelReply(tool_calls=[ToolCall(**call) for call in calls])] if calls else [])
+            for calls in entry.payload["ground_truth_calls"]
+        ]
+        return EntryOutput(entry_id=entry.id, category=entry.category, turns=turns)
+    if "irrelevance" in entry.category:
+        reply = ModelReply(text="None of the functions can be used for this request.")
+    elif "relevance" in entry.category:
+        first = entry.payload["tools"][0]["name"]
+        reply = ModelReply(tool_calls=[ToolCall(name=first, arguments={})])
+    else:
+        reply = ModelReply(tool_calls=ground_truth_calls(entry))
+    return EntryOutput(entry_id=entry.id, category=entry.category, turns=[TurnOutput(replies=[reply])])
