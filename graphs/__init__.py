@@ -1,0 +1,1 @@
+"""LangGraph graphs wiring the agents: API synthesis, dialogue simulation, validation."""
