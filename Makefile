@@ -2,7 +2,7 @@
 .PHONY: smoke test lint setup
 
 setup:
-	scripts/setup.sh main vllm
+	scripts/setup.sh main vllm bfcl
 
 smoke: setup
 	.venv/bin/looptool pipeline --config configs/smoke.yaml

