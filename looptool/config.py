@@ -73,6 +73,7 @@ class ServeSettings(BaseModel):
     dtype: str = "bfloat16"
     enable_lora: bool = False
     max_lora_rank: int = 16
+    tool_call_parser: str | None = Field(default="hermes", description="vLLM tool parser; null disables auto tool choice")
     startup_timeout_s: float = 600.0
     extra_args: list[str] = Field(default_factory=list)
 
