@@ -1,0 +1,104 @@
+"""The simulated User role: opens the conversation, answers questions, supplies missing
+details, and says when the task is done.
+
+The user model sees the task, the details it knows, its persona and the conversation so far
+(the assistant's replies and, briefly, which tools were called and what came back). It
+answers with a structured :class:`UserTurn`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.role_call import RoleBinding, RolePrompt, call_structured
+from looptool.schema import Message, Role
+
+USER_PROMPT = RolePrompt(
+    name="user_sim",
+    version="user_sim/v1",
+    text="""You play a user talking to an AI assistant. Stay in character.
+Persona and style: $persona
+Your task: $task
+Details you know: $details
+
+$instruction
+
+Answer with a JSON object: {"message": "what you say to the assistant", "done": false}
+Set "done" to true only when the assistant has finished your task and you have nothing to add.""",
+)
+
+OPENING_INSTRUCTION = "Write your first message to the assistant. {withhold}"
+WITHHOLD_HINT = (
+    "Leave out one of the details it needs, so the assistant has to ask you for it."
+)
+FULL_HINT = "Give the details the assistant needs."
+FOLLOW_UP_INSTRUCTION = """The conversation so far:
+{transcript}
+
+Write your next message. If the assistant asked you something, answer it with the details you know.
+If your task is finished, thank the assistant and set "done" to true."""
+
+
+class UserTurn(BaseModel):
+    """The user model's structured reply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: str = Field(min_length=1, max_length=400, description="the user's next message")
+    done: bool = Field(default=False, description="true when the task is finished")
+
+
+def transcript(
+    messages: list[Message], *, max_chars: int = 300, user_label: str = "You",
+    show_arguments: bool = False,
+) -> str:
+    """The dialogue as text: user and assistant turns, tool calls (in brief unless
+    ``show_arguments``) and tool results."""
+    lines: list[str] = []
+    for message in messages:
+        if message.role == Role.USER:
+            lines.append(f"{user_label}: {message.content}")
+        elif message.role == Role.ASSISTANT:
+            if message.tool_calls:
+                calls = ", ".join(
+                    f"{call.name}({json.dumps(call.arguments, ensure_ascii=False)})"
+                    if show_arguments else call.name
+                    for call in message.tool_calls
+                )
+                lines.append(f"Assistant: (calls tools: {calls})")
+            if message.content:
+                lines.append(f"Assistant: {message.content[:max_chars]}")
+        elif message.role == Role.TOOL:
+            lines.append(f"(tool {message.name or ''} answered: {message.content[:max_chars]})")
+    return "\n".join(lines) or "(nothing yet)"
+
+
+async def user_turn(
+    binding: RoleBinding,
+    *,
+    task: str,
+    details: list[str],
+    persona: str,
+    messages: list[Message],
+    withhold_detail: bool,
+    prompt: RolePrompt = USER_PROMPT,
+) -> UserTurn:
+    """The next user message (the opening one when ``messages`` has no user turn yet)."""
+    opening = not any(message.role == Role.USER for message in messages)
+    instruction = (
+        OPENING_INSTRUCTION.format(withhold=WITHHOLD_HINT if withhold_detail else FULL_HINT)
+        if opening
+        else FOLLOW_UP_INSTRUCTION.format(transcript=transcript(messages))
+    )
+    text = prompt.render(
+        persona=persona,
+        task=task,
+        details="; ".join(details) if details else "(none in particular)",
+        instruction=instruction,
+    )
+    turn = await call_structured(binding, "user", [{"role": "user", "content": text}], UserTurn)
+    if opening:  # the opening message never ends the dialogue
+        turn = turn.model_copy(update={"done": False})
+    return turn

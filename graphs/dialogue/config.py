@@ -1,0 +1,124 @@
+"""The ``dialogue_synth`` config section: variety knobs, stop rules, roles, prompts, validation.
+
+Example (YAML)::
+
+    dialogue_synth:
+      concurrency: 16
+      tools_offered: {min: 2, max: 5}
+      turns: {min: 1, max: 3}
+      parallel_share: 0.3
+      irrelevance_share: 0.1
+      personas: ["a hurried nurse, terse", "a retired teacher, very polite"]
+      roles: {assistant: policy}
+      prompts: {judge: "... $tools ... $context ... $step ..."}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from looptool.config import register_section
+
+PROMPT_NAMES = ("planner", "user_sim", "assistant", "judge")
+ROLE_NAMES = ("generator", "judge", "policy", "user_sim")
+
+DEFAULT_PERSONAS = [
+    "a busy professional who writes short, direct messages",
+    "a polite retiree who explains things at length",
+    "a student who writes casually, in lowercase, with small typos",
+    "a non-native English speaker who writes simple sentences",
+    "an impatient customer who wants results fast",
+    "a careful planner who double-checks every detail",
+]
+
+
+class IntRange(BaseModel):
+    """An inclusive integer range sampled uniformly per dialogue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class DialogueRoles(BaseModel):
+    """Which configured model role (``roles.<name>``) each agent uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    planner: str = "generator"
+    user: str = "user_sim"
+    assistant: str = "generator"
+    judge: str = "judge"
+
+    @field_validator("planner", "user", "assistant", "judge")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"unknown role {value!r} (known: {', '.join(ROLE_NAMES)})")
+        return value
+
+
+class DialogueSynthSettings(BaseModel):
+    """Multi-agent dialogue simulation and two-stage validation.
+
+How tools run (executable backends, the simulator's role) is the ``tools`` section's job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = Field(8, ge=1, description="dialogues simulated at the same time")
+    tools_offered: IntRange = Field(
+        default_factory=lambda: IntRange(min=1, max=4), description="tools offered per dialogue"
+    )
+    turns: IntRange = Field(
+        default_factory=lambda: IntRange(min=1, max=2), description="user messages planned"
+    )
+    max_assistant_steps: int = Field(6, ge=1, description="turn cap: assistant steps per dialogue")
+    max_tool_failures: int = Field(
+        2, ge=1, description="stop after this many consecutive tool steps that all failed"
+    )
+    parallel_share: float = Field(0.25, ge=0, le=1, description="dialogues asking for parallel calls")
+    irrelevance_share: float = Field(
+        0.1, ge=0, le=1, description="dialogues where no offered tool fits the task"
+    )
+    withhold_share: float = Field(
+        0.25, ge=0, le=1, description="dialogues where the user first leaves out a needed detail"
+    )
+    personas: list[str] = Field(default_factory=lambda: list(DEFAULT_PERSONAS), min_length=1)
+    roles: DialogueRoles = Field(default_factory=DialogueRoles)
+    prompts: dict[str, str] = Field(
+        default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
+    )
+    structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
+    parse_retries: int = Field(1, ge=0, description="re-asks when a structured reply does not parse")
+    assistant_retries: int = Field(1, ge=0, description="re-samples of an unparseable assistant reply")
+    judge: bool = Field(True, description="run the LLM judge after the rules")
+    grounding: Literal["required", "all", "off"] = Field(
+        "required", description="which argument values must appear in the dialogue before the call"
+    )
+    grounding_min_overlap: float = Field(
+        0.5, ge=0, le=1, description="share of a string value's words that must occur earlier"
+    )
+    accept_stop_reasons: list[str] = Field(
+        default_factory=lambda: ["plan_complete", "turn_cap"],
+        description="stop reasons a dialogue may end with and still be accepted",
+    )
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(prompts) - set(PROMPT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown prompt name(s) {unknown} (known: {', '.join(PROMPT_NAMES)})")
+        return prompts
+
+
+register_section("dialogue_synth", DialogueSynthSettings)
