@@ -26,7 +26,7 @@ from looptool.logs import console
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tools", help="tool library and tool backends")
     commands = parser.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
 

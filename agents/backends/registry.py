@@ -105,6 +105,9 @@ class BackendRegistry:
         self._loaded = True
         for module in self.builtin_modules:
             importlib.import_module(module)
+        for record in list(_DECORATED):
+            if record.name not in self._backends:
+                self.register(record.name, record.cls, source=record.source)
         for entry in entry_points(group=self.group):
             self._load_entry_point(entry)
 
@@ -184,9 +187,11 @@ class BackendRegistry:
         return index
 
     def unregister(self, name: str) -> None:
-        """Remove a backend (tests)."""
-        self._backends.pop(name, None)
+        """Remove a backend (tests); from the global registry also its decorator record."""
+        removed = self._backends.pop(name, None)
         self._failed.pop(name, None)
+        if self is REGISTRY and removed is not None:
+            _DECORATED[:] = [item for item in _DECORATED if item.name != name]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
@@ -197,6 +202,9 @@ class BackendRegistry:
 
 REGISTRY = BackendRegistry()
 
+#: Every decorator registration, so a fresh :class:`BackendRegistry` sees them too.
+_DECORATED: list[BackendInfo] = []
+
 
 def register_backend(name: str) -> Callable[[B], B]:
     """Class decorator: register a :class:`ToolBackend` subclass under ``name``."""
@@ -204,6 +212,7 @@ def register_backend(name: str) -> Callable[[B], B]:
     def decorate(cls: B) -> B:
         source = "builtin" if cls.__module__ in BUILTIN_MODULES else "decorator"
         REGISTRY.register(name, cls, source=source)
+        _DECORATED.append(BackendInfo(name=name, cls=cls, source=source))
         return cls
 
     return decorate

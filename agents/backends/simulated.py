@@ -25,7 +25,6 @@ import re
 import time
 from typing import Any, Literal
 
-import jsonschema
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
@@ -179,12 +178,19 @@ class SimulatedBackend:
         config: LoopToolConfig,
         *,
         scenario: dict[str, Any] | str | None = None,
+        usage: Any = None,
+        model: BaseChatModel | None = None,
     ) -> SimulatedBackend:
-        """A simulator on the configured role's model (``tools.simulator.role``)."""
-        from agents.llm import make_chat_model
+        """A simulator on the configured role's model (``tools.simulator.role``).
 
+        ``usage`` (an ``agents.usage.UsageRecorder``) records its tokens; pass ``model`` to
+        share one chat model between many dialogues' simulators.
+        """
         settings = config.section("tools", ToolsSettings).simulator
-        model = make_chat_model(config, settings.role)
+        if model is None:
+            from agents.llm import make_chat_model
+
+            model = make_chat_model(config, settings.role, usage=usage)
         return cls(tools, model, settings=settings, scenario=scenario)
 
     # --- ToolRunner --------------------------------------------------------------------------
@@ -415,10 +421,7 @@ class _Attempts:
         except Exception as error:
             return f"the reply does not have the required fields: {error}".splitlines()[0], None
         if reply.outcome == "success" and self.spec.returns:
-            try:
-                jsonschema.validate(reply.result, self.spec.returns,
-                                    cls=jsonschema.Draft202012Validator)
-            except jsonschema.ValidationError as error:
-                where = "/".join(str(part) for part in error.path) or "<result>"
-                return f"result does not follow the return schema at {where}: {error.message}", None
+            problems = describe_schema_errors(self.spec.returns, reply.result)
+            if problems:
+                return f"result does not follow the return schema: {'; '.join(problems[:5])}", None
         return None, reply
