@@ -29,7 +29,7 @@ from benchmarks.acebench.categories import (
     kind_of,
     split_category,
 )
-from benchmarks.acebench.data import AceItem, load_stem
+from benchmarks.acebench.data import AceItem, load_stem_payloads
 from benchmarks.acebench.episodes import (
     LLMUser,
     SimulatedUser,
@@ -127,10 +127,10 @@ class AceBench(Benchmark):
         entries: list[EvalEntry] = []
         for category in categories:
             language, stem = split_category(category)
-            items = load_stem(root, language, stem)
-            for item in items[:limit] if limit is not None else items:
+            payloads = load_stem_payloads(root, language, stem)
+            for payload in payloads[:limit] if limit is not None else payloads:
                 entries.append(
-                    EvalEntry(id=f"{language}_{item.id}", category=category, payload=item.model_dump(mode="json"))
+                    EvalEntry(id=f"{language}_{payload['id']}", category=category, payload=dict(payload))
                 )
         return entries
 

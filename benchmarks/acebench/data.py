@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmarks.acebench.categories import MULTI_TURN, Kind, Language, kind_of
 from benchmarks.acebench.paths import AceBenchDataError, language_dir
@@ -112,9 +112,9 @@ def conversation_key(record_id: str) -> str:
     return f"{match['stem']}_{match['conversation']}"
 
 
-@lru_cache(maxsize=128)
-def _load_stem_cached(root: str, language: Language, stem: str) -> tuple[AceItem, ...]:
-    folder = language_dir(Path(root), language)
+def _payloads(root: Path, language: Language, stem: str) -> list[dict[str, Any]]:
+    """The scored units of one category as JSON-compatible dicts (the shape of :class:`AceItem`)."""
+    folder = language_dir(root, language)
     records = read_jsonl(folder / f"data_{stem}.json")
     answers = read_jsonl(folder / "possible_answer" / f"data_{stem}.json")
     if len(records) != len(answers):
@@ -126,36 +126,44 @@ def _load_stem_cached(root: str, language: Language, stem: str) -> tuple[AceItem
             raise AceBenchDataError(
                 f"{stem} ({language}): record {record.get('id')!r} paired with answer {answer.get('id')!r}"
             )
-    kind = kind_of(stem)
-    if kind is Kind.AGENT:
-        return tuple(
-            AceItem(
-                id=str(record["id"]),
-                language=language,
-                stem=stem,
-                agent=AgentRecord.model_validate(record),
-                agent_answer=AgentAnswer.model_validate(answer),
-            )
-            for record, answer in zip(records, answers, strict=True)
-        )
-    turns = [
-        Turn(record=PromptRecord.model_validate(record), answer=answer["ground_truth"])
-        for record, answer in zip(records, answers, strict=True)
-    ]
+    pairs = list(zip(records, answers, strict=True))
+    if kind_of(stem) is Kind.AGENT:
+        return [
+            {"id": str(record["id"]), "language": language, "stem": stem, "agent": record, "agent_answer": answer}
+            for record, answer in pairs
+        ]
+    turns = [{"record": record, "answer": answer["ground_truth"]} for record, answer in pairs]
     if stem not in MULTI_TURN:
-        return tuple(
-            AceItem(id=turn.record.id, language=language, stem=stem, turns=[turn]) for turn in turns
-        )
-    items: list[AceItem] = []
+        return [{"id": str(t["record"]["id"]), "language": language, "stem": stem, "turns": [t]} for t in turns]
+    items: list[dict[str, Any]] = []
     for turn in turns:  # consecutive records of one conversation form one item
-        key = conversation_key(turn.record.id)
-        if items and items[-1].id == key:
-            items[-1].turns.append(turn)
+        key = conversation_key(str(turn["record"]["id"]))
+        if items and items[-1]["id"] == key:
+            items[-1]["turns"].append(turn)
         else:
-            items.append(AceItem(id=key, language=language, stem=stem, turns=[turn]))
-    return tuple(items)
+            items.append({"id": key, "language": language, "stem": stem, "turns": [turn]})
+    return items
+
+
+@lru_cache(maxsize=128)
+def _load_stem_cached(root: str, language: Language, stem: str) -> tuple[tuple[AceItem, dict[str, Any]], ...]:
+    loaded = []
+    for payload in _payloads(Path(root), language, stem):
+        try:
+            item = AceItem.model_validate(payload)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise AceBenchDataError(f"{stem} ({language}) {payload['id']}: {where}: {first['msg']}") from None
+        loaded.append((item, payload))
+    return tuple(loaded)
 
 
 def load_stem(root: Path, language: Language, stem: str) -> list[AceItem]:
-    """The scored units of one category in one language (cached per process)."""
-    return [item.model_copy(deep=True) for item in _load_stem_cached(str(root), language, stem)]
+    """The scored units of one category in one language (cached per process; treat as read-only)."""
+    return [item for item, _ in _load_stem_cached(str(root), language, stem)]
+
+
+def load_stem_payloads(root: Path, language: Language, stem: str) -> list[dict[str, Any]]:
+    """The same units as JSON-compatible dicts (shared with the cache: do not mutate)."""
+    return [payload for _, payload in _load_stem_cached(str(root), language, stem)]
