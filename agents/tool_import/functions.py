@@ -171,7 +171,8 @@ def import_function_document(
         try:
             spec, fmt = convert_function(entry, pointer)
         except ConversionError as error:
-            name = entry.get("name") if isinstance(entry, dict) else None
+            body = entry.get("function", entry) if isinstance(entry, dict) else None
+            name = body.get("name") if isinstance(body, dict) else None
             label = f" ({name})" if isinstance(name, str) else ""
             issues.append(ImportIssue(source=source, pointer=f"{pointer}{label}", reason=str(error)))
             continue
