@@ -86,7 +86,7 @@ class EndpointMode(StrEnum):
         return self is not EndpointMode.FUNCTION_CALLING
 
 
-def _eval_sampling() -> SamplingSettings:
+def default_eval_sampling() -> SamplingSettings:
     return SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=512, seed=0)
 
 
@@ -104,7 +104,7 @@ class ModelEndpoint(BaseModel):
     model: str = Field(default="smollm2", description="model name the server knows")
     api_key: str = "EMPTY"
     mode: EndpointMode = EndpointMode.PROMPT_HERMES
-    sampling: SamplingSettings = Field(default_factory=_eval_sampling)
+    sampling: SamplingSettings = Field(default_factory=default_eval_sampling)
     concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight")
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0, description="retries of transport errors / 5xx")

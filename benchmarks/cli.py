@@ -1,0 +1,209 @@
+"""``looptool eval``, ``looptool sweep`` and ``looptool rescore``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, benchmark_names
+from benchmarks.runner.engine import (
+    CellPlan,
+    CellResult,
+    EvalAborted,
+    plan_cells,
+    rescore,
+    run_plans,
+)
+from benchmarks.runner.report import cell_reports, print_tables, write_results
+from benchmarks.runner.settings import CheckpointSpec, EvalSettings
+from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.config import LoopToolConfig
+from looptool.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    modes = [mode.value for mode in EndpointMode]
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="evaluate one model endpoint on benchmarks (resumable with --out)",
+        description="Evaluate one OpenAI-compatible endpoint. Rerun with the same --out to resume.",
+    )
+    add_config_arguments(evaluate)
+    evaluate.add_argument("--benchmark", "-b", action="append", help="benchmark name (repeatable; default: eval.benchmarks)")
+    evaluate.add_argument(
+        "--categories", "-k", nargs="+", metavar="CATEGORY",
+        help="categories or aliases; with several benchmarks write BENCHMARK:CATEGORY",
+    )
+    evaluate.add_argument("--limit", type=int, help="at most N entries per category")
+    evaluate.add_argument("--mode", choices=modes, help="how tools are offered and calls decoded")
+    evaluate.add_argument("--base-url", help="OpenAI-compatible /v1 URL (default: eval.models[0] or the dev server)")
+    evaluate.add_argument("--model", help="served model name")
+    evaluate.add_argument("--label", help="name of the model in reports")
+    evaluate.add_argument("--api-key", help="API key (default: eval.models[0].api_key)")
+    evaluate.add_argument("--concurrency", type=int, help="requests in flight")
+    evaluate.set_defaults(handler=_eval_command)
+
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="evaluate models x checkpoints x benchmarks from a config (resumable with --out)",
+        description="Evaluate every eval.models endpoint and every eval.checkpoints folder (served "
+        "one at a time with vLLM) on every eval.benchmarks benchmark. Rerun with the same --out to resume.",
+    )
+    add_config_arguments(sweep)
+    sweep.add_argument("--limit", type=int, help="at most N entries per category")
+    sweep.set_defaults(handler=_sweep_command)
+
+    again = subparsers.add_parser(
+        "rescore", help="re-score a finished or partial eval/sweep folder from its stored outputs"
+    )
+    again.add_argument("run_dir", help="the eval/sweep run folder")
+    again.add_argument("--no-chart", action="store_true")
+    again.set_defaults(handler=_rescore_command)
+
+    listing = subparsers.add_parser("benchmarks", help="list benchmarks and their categories")
+    listing.set_defaults(handler=_list_command)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _settings(config: LoopToolConfig) -> EvalSettings:
+    return config.section("eval", EvalSettings)
+
+
+def _split_categories(items: Sequence[str], benchmarks: Sequence[str]) -> dict[str, list[str]]:
+    chosen: dict[str, list[str]] = {}
+    for item in items:
+        benchmark, _, name = item.rpartition(":")
+        if not benchmark:
+            if len(benchmarks) != 1:
+                raise UserError(f"category {item!r} is ambiguous with several benchmarks; write BENCHMARK:{item}")
+            benchmark = benchmarks[0]
+        if benchmark not in benchmarks:
+            raise UserError(f"category {item!r} names benchmark {benchmark!r}, which is not selected ({', '.join(benchmarks)})")
+        chosen.setdefault(benchmark, []).append(name)
+    return chosen
+
+
+def _endpoint_from_args(args: argparse.Namespace, settings: EvalSettings) -> ModelEndpoint:
+    base = settings.models[0] if settings.models else ModelEndpoint()
+    update: dict[str, object] = {}
+    for option, key in (("base_url", "base_url"), ("model", "model"), ("label", "label"),
+                        ("api_key", "api_key"), ("concurrency", "concurrency")):
+        value = getattr(args, option)
+        if value is not None:
+            update[key] = value
+    if args.mode:
+        update["mode"] = EndpointMode(args.mode)
+    return ModelEndpoint.model_validate({**base.model_dump(), **update})
+
+
+def _finish(run_dir: Path, results: list[CellResult], chart: bool) -> int:
+    reports = cell_reports(results)
+    print_tables(reports)
+    paths = write_results(run_dir, reports, chart=chart)
+    log.info("results: %s", ", ".join(str(path) for path in paths))
+    incomplete = [f"{r.model} [{r.mode}] / {r.benchmark}" for r in reports if not r.complete]
+    if incomplete:
+        log.warning("incomplete cells (rerun with --out %s to retry): %s", run_dir, "; ".join(incomplete))
+        return 1
+    return 0
+
+
+def _run(plans: list[CellPlan], run_dir: Path) -> list[CellResult]:
+    try:
+        return asyncio.run(run_plans(plans, run_dir))
+    except (EndpointError, EvalAborted) as error:
+        raise UserError(f"{error} (outputs stored so far are kept; rerun with --out {run_dir} to resume)") from None
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _eval_command(args: argparse.Namespace) -> int:
+    config, run = start_run(args, run_name="eval")
+    settings = _settings(config)
+    update: dict[str, object] = {}
+    if args.benchmark:
+        update["benchmarks"] = args.benchmark
+    benchmarks = list(args.benchmark or settings.benchmarks)
+    if args.categories:
+        update["categories"] = _split_categories(args.categories, benchmarks)
+    if args.limit is not None:
+        update["limit"] = args.limit
+    settings = settings.model_copy(update=update)
+    endpoint = _endpoint_from_args(args, settings)
+    plans = plan_cells(settings, [endpoint])
+    return _finish(run.path, _run(plans, run.path), settings.chart)
+
+
+def _sweep_command(args: argparse.Namespace) -> int:
+    config, run = start_run(args, run_name="sweep")
+    settings = _settings(config)
+    if args.limit is not None:
+        settings = settings.model_copy(update={"limit": args.limit})
+    if not settings.models and not settings.checkpoints:
+        raise UserError("the sweep has nothing to evaluate: set eval.models and/or eval.checkpoints")
+    results: list[CellResult] = []
+    if settings.models:
+        results.extend(_run(plan_cells(settings, settings.models), run.path))
+    for checkpoint in settings.checkpoints:
+        plan_cells(settings, [])  # validate before starting a server
+        with _served(checkpoint, config) as base_url:
+            endpoints = [
+                ModelEndpoint(
+                    label=checkpoint.label, base_url=base_url, model=config.model.served_name, mode=mode,
+                    sampling=checkpoint.sampling, concurrency=checkpoint.concurrency, timeout_s=checkpoint.timeout_s,
+                )
+                for mode in checkpoint.modes
+            ]
+            results.extend(_run(plan_cells(settings, endpoints, checkpoint=checkpoint.path), run.path))
+    return _finish(run.path, results, settings.chart)
+
+
+@contextmanager
+def _served(checkpoint: CheckpointSpec, config: LoopToolConfig) -> Iterator[str]:
+    """Serve ``checkpoint`` with :class:`looptool.serve.VllmServer`; yields its /v1 URL."""
+    try:
+        from looptool.serve import VllmServer  # the serving area's launcher
+    except ImportError as error:
+        raise UserError(f"serving checkpoints needs looptool.serve.VllmServer: {error}") from None
+    path = checkpoint.path
+    if path != "embedded" and not Path(path).is_dir():
+        raise UserError(f"checkpoint {checkpoint.label!r}: folder {path} does not exist")
+    settings = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
+    with VllmServer.from_config(settings) as server:
+        yield str(server.base_url)
+
+
+def _rescore_command(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist")
+    setup_logging(logging.getLevelName(logging.getLogger().level), run_dir / "log.jsonl")
+    results = rescore(run_dir)
+    return _finish(run_dir, results, not args.no_chart)
+
+
+def _list_command(args: argparse.Namespace) -> int:
+    from benchmarks.base import get_benchmark_class
+    from looptool.logs import console
+
+    for name in benchmark_names():
+        cls = get_benchmark_class(name)
+        benchmark = cls()
+        try:
+            console.print(f"[bold]{name}[/bold] (v{cls.version}): {', '.join(benchmark.categories())}")
+            aliases = benchmark.category_aliases()
+            if aliases:
+                console.print(f"  aliases: {', '.join(sorted(aliases))}")
+        finally:
+            benchmark.close()
+    return 0

@@ -1,0 +1,259 @@
+"""The evaluation engine: plan cells, run missing entries concurrently, score, store.
+
+A cell is one model endpoint (label + mode) x one benchmark. For each cell the engine loads
+the entries, skips those whose output is already stored, runs the rest with at most
+``endpoint.concurrency`` requests in flight, appends every output as soon as it arrives, then
+scores all stored outputs (pure: :meth:`Benchmark.score_batch`). A rerun of a finished cell
+with the same request does nothing; a killed run resumes at the first missing entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from benchmarks.base import (
+    Benchmark,
+    BenchmarkSummary,
+    EndpointError,
+    EntryOutput,
+    EvalEntry,
+    ModelEndpoint,
+    create_benchmark,
+)
+from benchmarks.runner.chat import OpenAIChatModel
+from benchmarks.runner.settings import EvalSettings
+from benchmarks.runner.store import CellManifest, CellRequest, CellStore
+from looptool.logs import console
+
+log = logging.getLogger(__name__)
+
+
+class EvalAborted(RuntimeError):
+    """The endpoint failed during a cell; outputs stored so far are kept (rerun resumes)."""
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A cell to run: which endpoint, which benchmark, what exactly to evaluate."""
+
+    endpoint: ModelEndpoint
+    benchmark: str
+    request: CellRequest
+    checkpoint: str | None = None
+
+
+@dataclass
+class CellResult:
+    plan: CellPlan
+    manifest: CellManifest
+    summary: BenchmarkSummary | None
+    skipped: bool = False
+    new_outputs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def plan_cells(
+    settings: EvalSettings, endpoints: Sequence[ModelEndpoint], checkpoint: str | None = None
+) -> list[CellPlan]:
+    """Validate benchmark names, options and categories before any request is made."""
+    requests: list[CellRequest] = []
+    for name in settings.benchmarks:
+        options = settings.benchmark_options.get(name, {})
+        benchmark = create_benchmark(name, options)
+        try:
+            categories = benchmark.resolve_categories(settings.categories.get(name))
+            requests.append(
+                CellRequest(
+                    benchmark=name,
+                    benchmark_version=benchmark.version,
+                    categories=categories,
+                    limit=settings.limit,
+                    options=benchmark.options.model_dump(mode="json"),
+                )
+            )
+        finally:
+            benchmark.close()
+    unknown = set(settings.categories) - set(settings.benchmarks)
+    if unknown:
+        raise ValueError(
+            f"eval.categories names benchmark(s) {sorted(unknown)} that are not in eval.benchmarks {settings.benchmarks}"
+        )
+    plans: list[CellPlan] = []
+    for endpoint in endpoints:
+        if settings.concurrency is not None:
+            endpoint = endpoint.model_copy(update={"concurrency": settings.concurrency})
+        plans.extend(CellPlan(endpoint, request.benchmark, request, checkpoint) for request in requests)
+    return plans
+
+
+def _public(endpoint: ModelEndpoint) -> dict[str, object]:
+    data = endpoint.model_dump(mode="json")
+    data.pop("api_key", None)
+    return data
+
+
+def score_cell(benchmark: Benchmark, entries: Sequence[EvalEntry], store: CellStore) -> BenchmarkSummary:
+    """Score every stored output of ``entries`` and write scores + summary (no model)."""
+    outputs = store.outputs()
+    scored = [entry for entry in entries if entry.id in outputs]
+    scores = benchmark.score_batch(scored, [outputs[entry.id] for entry in scored])
+    summary = benchmark.summarize(scores)
+    store.write_scores(scores, summary)
+    return summary
+
+
+class CellRunner:
+    """Runs the pending entries of one cell against one chat model."""
+
+    def __init__(self, benchmark: Benchmark, model: OpenAIChatModel, store: CellStore) -> None:
+        self.benchmark = benchmark
+        self.model = model
+        self.store = store
+        self.errors: list[str] = []
+        self.stored = 0
+        self._abort: EndpointError | None = None
+
+    async def _one(self, entry: EvalEntry, gate: asyncio.Semaphore, progress: Progress, task: TaskID) -> None:
+        async with gate:
+            if self._abort is not None:
+                return
+            try:
+                output = await self.benchmark.run_entry(entry, self.model)
+            except EndpointError as error:
+                self._abort = self._abort or error
+                return
+            except Exception as error:  # a benchmark bug or backend failure: not stored, retried on rerun
+                log.exception("entry %s failed; it is not stored and will be retried on rerun", entry.id)
+                self.errors.append(f"{entry.id}: {type(error).__name__}: {error}")
+                return
+            if not isinstance(output, EntryOutput) or output.entry_id != entry.id:
+                self.errors.append(f"{entry.id}: run_entry returned an output for another entry")
+                return
+            self.store.append(output)
+            self.stored += 1
+            progress.advance(task)
+
+    async def run(self, pending: Sequence[EvalEntry], label: str, done_before: int) -> None:
+        gate = asyncio.Semaphore(self.model.endpoint.concurrency)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(escape(label), total=done_before + len(pending), completed=done_before)
+            await asyncio.gather(*(self._one(entry, gate, progress, task) for entry in pending))
+        if self._abort is not None:
+            raise EvalAborted(str(self._abort))
+
+
+async def run_plans(plans: Sequence[CellPlan], run_dir: Path) -> list[CellResult]:
+    """Run every cell (sequentially; entries inside a cell run concurrently)."""
+    results: list[CellResult] = []
+    by_endpoint: dict[str, list[CellPlan]] = {}
+    for plan in plans:
+        by_endpoint.setdefault(plan.endpoint.cell_name, []).append(plan)
+    for group in by_endpoint.values():
+        async with OpenAIChatModel(group[0].endpoint) as model:
+            checked = False
+            for plan in group:
+                store = CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark)
+                if store.is_finished(plan.request):
+                    manifest = store.manifest()
+                    assert manifest is not None
+                    log.info("%s / %s: finished earlier, skipped", plan.endpoint.display_name, plan.benchmark)
+                    results.append(CellResult(plan, manifest, store.summary(), skipped=True))
+                    continue
+                benchmark = create_benchmark(plan.benchmark, plan.request.options)
+                try:
+                    entries = benchmark.load(plan.request.categories, plan.request.limit)
+                    stored = store.outputs()
+                    pending = [entry for entry in entries if entry.id not in stored]
+                    previous = store.manifest()
+                    if pending and not checked:
+                        await model.check()
+                        checked = True
+                    requests_before = model.requests
+                    started = time.perf_counter()
+                    runner = CellRunner(benchmark, model, store)
+                    label = f"{plan.endpoint.display_name} [{plan.endpoint.mode.value}] / {plan.benchmark}"
+                    if pending:
+                        log.info("%s: %d entries to run, %d stored earlier", label, len(pending), len(entries) - len(pending))
+                        try:
+                            await runner.run(pending, label, len(entries) - len(pending))
+                        finally:
+                            _write_manifest(store, plan, entries, previous, model.requests - requests_before,
+                                            time.perf_counter() - started, runner.errors, complete=False)
+                    summary = score_cell(benchmark, entries, store)
+                    manifest = _write_manifest(
+                        store, plan, entries, previous, model.requests - requests_before,
+                        time.perf_counter() - started, runner.errors, complete=not runner.errors,
+                    )
+                    results.append(CellResult(plan, manifest, summary, new_outputs=runner.stored, errors=runner.errors))
+                finally:
+                    benchmark.close()
+    return results
+
+
+def _write_manifest(
+    store: CellStore,
+    plan: CellPlan,
+    entries: Sequence[EvalEntry],
+    previous: CellManifest | None,
+    new_requests: int,
+    wall_s: float,
+    errors: list[str],
+    *,
+    complete: bool,
+) -> CellManifest:
+    outputs = store.outputs()
+    have = sum(1 for entry in entries if entry.id in outputs)
+    manifest = CellManifest(
+        request=plan.request,
+        model=_public(plan.endpoint),
+        checkpoint=plan.checkpoint,
+        entries=len(entries),
+        outputs=have,
+        failed=len(errors),
+        complete=complete and have == len(entries),
+        requests=(previous.requests if previous else 0) + new_requests,
+        wall_s=(previous.wall_s if previous else 0.0) + wall_s,
+    )
+    store.write_manifest(manifest)
+    return manifest
+
+
+def rescore(run_dir: Path) -> list[CellResult]:
+    """Re-score every cell of ``run_dir`` from its stored outputs (never queries a model)."""
+    from benchmarks.runner.store import find_cells
+
+    cells = find_cells(run_dir)
+    if not cells:
+        raise FileNotFoundError(f"{run_dir} holds no evaluation cells (cells/*/*/cell.json)")
+    results: list[CellResult] = []
+    for store in cells:
+        manifest = store.manifest()
+        if manifest is None:
+            continue
+        request = manifest.request
+        benchmark = create_benchmark(request.benchmark, request.options)
+        try:
+            entries = benchmark.load(request.categories, request.limit)
+            summary = score_cell(benchmark, entries, store)
+        finally:
+            benchmark.close()
+        endpoint = ModelEndpoint.model_validate(manifest.model)
+        plan = CellPlan(endpoint, request.benchmark, request, manifest.checkpoint)
+        results.append(CellResult(plan, manifest, summary))
+    return results

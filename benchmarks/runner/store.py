@@ -1,0 +1,155 @@
+"""Resumable storage of one evaluation cell (one model+mode x one benchmark).
+
+Layout under the run folder::
+
+    cells/<model>__<mode>/<benchmark>/
+        outputs.jsonl   append-only raw model outputs, one EntryOutput per line (fsynced);
+                        a torn last line left by a kill is cut off before the next append
+        scores.jsonl    EntryScore per entry (rewritten atomically at each scoring)
+        summary.json    BenchmarkSummary
+        cell.json       CellManifest: what was asked (benchmark version, categories, limit,
+                        options, model) and whether every entry has an output
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmarks.base import BenchmarkSummary, EntryOutput, EntryScore
+from looptool.jsonl import iter_jsonl_dicts, read_jsonl, write_json_atomic, write_jsonl
+
+log = logging.getLogger(__name__)
+
+CELLS_DIR = "cells"
+
+
+class CellRequest(BaseModel):
+    """What a cell evaluates; a finished cell is reused only for the same request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: str
+    benchmark_version: str
+    categories: list[str]
+    limit: int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CellManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request: CellRequest
+    model: dict[str, Any] = Field(description="the ModelEndpoint (api key removed)")
+    checkpoint: str | None = None
+    entries: int = 0
+    outputs: int = 0
+    failed: int = 0
+    complete: bool = False
+    requests: int = 0
+    wall_s: float = 0.0
+
+
+class CellStore:
+    """The files of one cell. ``append`` is safe to call after a crash left a torn line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.outputs_file = path / "outputs.jsonl"
+        self.scores_file = path / "scores.jsonl"
+        self.summary_file = path / "summary.json"
+        self.manifest_file = path / "cell.json"
+        self._repaired = False
+
+    @classmethod
+    def for_cell(cls, run_dir: Path, model_cell: str, benchmark: str) -> CellStore:
+        return cls(run_dir / CELLS_DIR / model_cell / benchmark)
+
+    # -- outputs
+
+    def _repair_tail(self) -> None:
+        """Cut an unterminated last line (a killed append) so the next line starts clean."""
+        if self._repaired or not self.outputs_file.exists():
+            self._repaired = True
+            return
+        with self.outputs_file.open("rb+") as stream:
+            data = stream.read()
+            if data and not data.endswith(b"\n"):
+                keep = data.rfind(b"\n") + 1
+                log.warning("%s: dropping a torn last line (%d bytes)", self.outputs_file, len(data) - keep)
+                stream.truncate(keep)
+                stream.flush()
+                os.fsync(stream.fileno())
+        self._repaired = True
+
+    def append(self, output: EntryOutput) -> None:
+        self._repair_tail()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self.outputs_file.open("a", encoding="utf-8") as stream:
+            stream.write(output.model_dump_json() + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    def outputs(self) -> dict[str, EntryOutput]:
+        """Stored outputs by entry id (the last one wins; a torn tail is ignored; a line
+        that is not an EntryOutput is skipped with a warning, so its entry is re-run)."""
+        if not self.outputs_file.exists():
+            return {}
+        found: dict[str, EntryOutput] = {}
+        for number, data in enumerate(iter_jsonl_dicts(self.outputs_file, skip_torn_tail=True), start=1):
+            try:
+                output = EntryOutput.model_validate(data)
+            except ValidationError as error:
+                log.warning("%s: record %d is not an entry output (%s); ignored", self.outputs_file, number, error.errors()[0]["msg"])
+                continue
+            found[output.entry_id] = output
+        return found
+
+    # -- scores, summary, manifest
+
+    def write_scores(self, scores: list[EntryScore], summary: BenchmarkSummary) -> None:
+        write_jsonl(self.scores_file, scores)
+        write_json_atomic(self.summary_file, summary.model_dump(mode="json"))
+
+    def scores(self) -> list[EntryScore]:
+        return read_jsonl(self.scores_file, EntryScore) if self.scores_file.exists() else []
+
+    def summary(self) -> BenchmarkSummary | None:
+        if not self.summary_file.exists():
+            return None
+        return BenchmarkSummary.model_validate(json.loads(self.summary_file.read_text(encoding="utf-8")))
+
+    def manifest(self) -> CellManifest | None:
+        if not self.manifest_file.exists():
+            return None
+        try:
+            return CellManifest.model_validate(json.loads(self.manifest_file.read_text(encoding="utf-8")))
+        except (ValueError, ValidationError):
+            log.warning("%s is unreadable; the cell will be re-checked", self.manifest_file)
+            return None
+
+    def write_manifest(self, manifest: CellManifest) -> None:
+        write_json_atomic(self.manifest_file, manifest.model_dump(mode="json"))
+
+    def is_finished(self, request: CellRequest) -> bool:
+        manifest = self.manifest()
+        return (
+            manifest is not None
+            and manifest.complete
+            and manifest.request == request
+            and self.summary_file.exists()
+            and self.scores_file.exists()
+        )
+
+
+def find_cells(run_dir: Path) -> list[CellStore]:
+    """Every cell with a manifest under ``run_dir``, in a stable order."""
+    root = run_dir / CELLS_DIR
+    if not root.is_dir():
+        return []
+    return [CellStore(path.parent) for path in sorted(root.glob("*/*/cell.json"))]
