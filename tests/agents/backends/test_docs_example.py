@@ -1,0 +1,61 @@
+"""docs/tools.md shows a complete backend example; check it is the tested code and works."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agents import tools_cli
+from agents.backends import BackendRegistry
+from looptool.schema import ToolCall
+
+from .conftest import InstallOutside
+
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs" / "tools.md"
+EXAMPLE = Path(__file__).with_name("example_weather.py")
+
+
+def block(marker: str) -> str:
+    text = DOC.read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker}:begin -->\n```\w+\n(.*?)```\n<!-- {marker}:end -->", text, re.S)
+    assert found, f"docs/tools.md has no {marker} block"
+    return found.group(1)
+
+
+def test_doc_shows_the_example_file_unchanged() -> None:
+    assert block("example").strip() == EXAMPLE.read_text(encoding="utf-8").strip()
+
+
+def test_documented_entry_point_and_spec_command_work(
+    install_outside_package: InstallOutside,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    entry_points = tomllib.loads(block("entry-points"))["project"]["entry-points"]["looptool.backends"]
+    assert entry_points == {"weather_station": "my_tools.weather:WeatherStation"}
+    install_outside_package(
+        "my_tools",
+        {"my_tools/__init__.py": "", "my_tools/weather.py": EXAMPLE.read_text(encoding="utf-8")},
+        entry_points,
+    )
+    registry = BackendRegistry()
+    monkeypatch.setattr(tools_cli, "REGISTRY", registry)
+    parser = argparse.ArgumentParser(prog="looptool")
+    tools_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["tools", "spec", "weather_station"])
+    assert args.handler(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [spec["name"] for spec in printed] == ["get_temperature", "set_temperature"]
+    assert printed[0] == json.loads(block("spec"))
+    assert registry.info("weather_station").source == "entry point my_tools.weather:WeatherStation"
+    station = registry.create("weather_station")
+    hot = station.execute(ToolCall(name="get_temperature", arguments={"city": "Paris", "unit": "fahrenheit"}))
+    assert json.loads(hot.content) == {"city": "Paris", "temperature": 64.4, "unit": "fahrenheit"}
+    missing = station.execute(ToolCall(name="get_temperature", arguments={"city": "Lima"}))
+    assert json.loads(missing.content) == {"error": "unknown city 'Lima'; known: Paris, Oslo"}
