@@ -25,8 +25,8 @@ Details you know: $details
 
 $instruction
 
-Answer with a JSON object: {"message": "what you say to the assistant", "done": false}
-Set "done" to true only when the assistant has finished your task and you have nothing to add.""",
+Answer with a JSON object with two keys: "message" (your words to the assistant, in your own
+style) and "done" (true only when the assistant has finished your task, else false).""",
 )
 
 OPENING_INSTRUCTION = "Write your first message to the assistant. {withhold}"

@@ -13,7 +13,6 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,62 @@ from looptool.logs import console
 
 log = logging.getLogger("looptool.synth")
 
-API_SYNTHESIS_MODULE = "graphs.api_synthesis.run"
-
-
 # ---------------------------------------------------------------------- synth
 
 
+def _check_servers(config: Any, roles: list[str]) -> None:
+    """Fail fast, naming the URL, when a role's model server does not answer."""
+    import asyncio
+
+    from agents.llm import LLMConfigError, OpenAICompatClient, role_settings
+
+    async def probe(role: str) -> None:
+        try:
+            settings = role_settings(config, role)
+        except LLMConfigError as error:
+            raise UserError(str(error)) from None
+        client = OpenAICompatClient.for_role(settings.model_copy(update={"max_retries": 0}), role_name=role)
+        try:
+            served = await client.models()
+        except Exception as error:
+            raise UserError(
+                f"model role {role!r}: no answer from {', '.join(settings.base_urls)} "
+                f"({type(error).__name__}: {error}); start a server with `looptool serve` "
+                f"or set roles.{role}.base_urls"
+            ) from None
+        finally:
+            await client.aclose()
+        if settings.model not in served:
+            raise UserError(
+                f"model role {role!r}: the server at {', '.join(settings.base_urls)} serves "
+                f"{served}, not {settings.model!r} (set roles.{role}.model)"
+            )
+
+    async def probe_all() -> None:
+        for role in dict.fromkeys(roles):
+            await probe(role)
+
+    asyncio.run(probe_all())
+
+
 def _synth_dialogues(args: argparse.Namespace) -> int:
+    from agents.backends.settings import ToolsSettings
+    from graphs.dialogue.config import DialogueSynthSettings
     from graphs.dialogue.run import run_dialogue_synthesis
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UserError(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.tools is not None and not Path(args.tools).is_file():
         raise UserError(f"--tools: {args.tools} is not a file")
     config, run = start_run(args, run_name="synth-dialogues")
+    settings = config.section("dialogue_synth", DialogueSynthSettings)
+    roles = settings.roles
+    needed = [roles.planner, roles.user, roles.assistant, config.section("tools", ToolsSettings).simulator.role]
+    if settings.judge:
+        needed.append(roles.judge)
+    _check_servers(config, needed)
     report = run_dialogue_synthesis(
         config,
         run.path,
@@ -46,7 +87,8 @@ def _synth_dialogues(args: argparse.Namespace) -> int:
         progress=True,
     )
     console.print(report.describe())
-    return 0 if report.finished == args.n else 1
+    console.print(f"traces: looptool traces show {run.path}  |  looptool traces html {run.path}")
+    return 0 if report.finished >= args.n else 1
 
 
 def _synth_apis(args: argparse.Namespace) -> int:
@@ -58,19 +100,14 @@ def _synth_apis(args: argparse.Namespace) -> int:
     if args.tools is not None:
         from graphs.dialogue.tools import load_tool_library
 
-        existing = load_tool_library(Path(args.tools))
+        if not Path(args.tools).is_file():
+            raise UserError(f"--tools: {args.tools} is not a file")
+        existing = list(load_tool_library(Path(args.tools)))
     config, run = start_run(args, run_name="synth-apis")
-    result = run_api_synthesis(config, run.path, args.n, existing)
-    if result is not None:
-        console.print(str(result))
-    return 0
-
-
-def _api_synthesis_available() -> bool:
-    try:
-        return importlib.util.find_spec(API_SYNTHESIS_MODULE) is not None
-    except ModuleNotFoundError:
-        return False
+    _check_servers(config, ["generator"])
+    report = run_api_synthesis(config, run.path, args.n, existing, progress=True)
+    console.print(report.describe())
+    return 0 if report.finished >= args.n else 1
 
 
 def _register_synth(subparsers: Any) -> None:

@@ -107,6 +107,9 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
     grounding_min_overlap: float = Field(
         0.5, ge=0, le=1, description="share of a string value's words that must occur earlier"
     )
+    require_tool_call: bool = Field(
+        True, description="reject a dialogue whose task needs tools when the assistant never called one"
+    )
     accept_stop_reasons: list[str] = Field(
         default_factory=lambda: ["plan_complete", "turn_cap"],
         description="stop reasons a dialogue may end with and still be accepted",

@@ -13,7 +13,9 @@ Checks, per assistant step (``step`` = index among the assistant messages):
 * ``call_when_no_tool_fits`` — in an irrelevance dialogue (the needed tools were withheld)
   the assistant called a tool anyway;
 * whole dialogue: ``malformed_output`` (unparseable ``<tool_call>``), ``no_assistant_turn``,
-  ``stop:<reason>`` when the stop reason is not in ``accept_stop_reasons``.
+  ``no_tool_call`` (a task planned over the offered tools, yet the assistant never called one;
+  ``require_tool_call: false`` turns it off), ``stop:<reason>`` when the stop reason is not in
+  ``accept_stop_reasons``.
 
 **Grounding heuristic** (``dialogue_synth.grounding``). A parameter *demands a user-supplied
 value* when it is required (``grounding: required``; ``all`` checks optional ones too), is
@@ -211,4 +213,11 @@ def check_dialogue(
             violations.extend(value_violations(call, spec, before, step, settings))
     if step < 0:
         violations.append(RuleViolation(rule="no_assistant_turn", message="the dialogue has no assistant turn"))
+    elif settings.require_tool_call and not irrelevant and not any(
+        message.tool_calls for message in messages if message.role == Role.ASSISTANT
+    ):
+        violations.append(RuleViolation(
+            rule="no_tool_call",
+            message="the task was planned over the offered tools but the assistant never called one",
+        ))
     return violations

@@ -116,9 +116,18 @@ def test_placeholder_values_are_rejected() -> None:
 def test_call_in_irrelevance_dialogue_and_bad_stop_reasons() -> None:
     messages = [user("Play some jazz"), calls(("add", {"a": 1, "b": 1}))]
     assert rules_of(messages, irrelevant=True) == ["call_when_no_tool_fits"]
-    assert rules_of([user("hi"), text("hello")], stop_reason="tool_failures") == ["stop:tool_failures"]
+    assert rules_of([user("hi"), text("hello")], stop_reason="tool_failures") == [
+        "stop:tool_failures", "no_tool_call"]
     assert rules_of([user("hi")]) == ["no_assistant_turn"]
-    assert rules_of([user("hi"), text("x")], parse_errors=["invalid_json at offset 3"]) == ["malformed_output"]
+    assert rules_of([user("hi"), text("x")], parse_errors=["invalid_json at offset 3"]) == [
+        "malformed_output", "no_tool_call"]
+
+
+def test_dialogue_without_any_call_is_rejected_unless_no_tool_fits() -> None:
+    chat = [user("add 2 and 3"), text("Sure, happy to help!")]
+    assert rules_of(chat) == ["no_tool_call"]
+    assert rules_of(chat, irrelevant=True) == []
+    assert rules_of(chat, settings={"require_tool_call": False}) == []
 
 
 def _validate(tmp_path: Path, dialogue: Dialogue, judge_model: ScriptedChatModel | None, **settings: Any) -> tuple[dict[str, Any], TraceStore]:
