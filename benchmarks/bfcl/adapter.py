@@ -303,9 +303,10 @@ def _java_literal(value: Any, kind: str, nested: str | None) -> str:
         return f"{value}f"
     if isinstance(value, list):
         inner = nested or "String"
-        items = [f'"{item}"' if inner == "String" else _java_literal(item, inner, None) for item in value]
-        if kind == "ArrayList":
+        if kind == "ArrayList":  # BFCL strips the quotes of String elements here only
+            items = [f'"{item}"' if inner == "String" else _java_literal(item, inner, None) for item in value]
             return f"new ArrayList<>(Arrays.asList({', '.join(items)}))"
+        items = [_java_literal(item, inner, None) for item in value]
         return f"new {inner}[]{{{', '.join(items)}}}"
     return str(value)
 
