@@ -86,7 +86,6 @@ def _synth_dialogues(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         progress=True,
     )
-    console.print(report.describe())
     console.print(f"traces: looptool traces show {run.path}  |  looptool traces html {run.path}")
     return 0 if report.finished >= args.n else 1
 

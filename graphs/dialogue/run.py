@@ -32,6 +32,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.tool_agent import SimulatorFactory
+from agents.usage import UsageRecorder
 from graphs.dialogue.config import DialogueSynthSettings
 from graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
 from graphs.dialogue.graph import graph as dialogue_graph
@@ -462,14 +463,15 @@ class ModelServerError(RuntimeError):
 # ---------------------------------------------------------------------- entry point
 
 
-def build_run_models(config: LoopToolConfig, settings: DialogueSynthSettings) -> RunModels:
-    """Chat models for every role in use (one client per model role, shared)."""
+def build_run_models(
+    config: LoopToolConfig, settings: DialogueSynthSettings, *, usage: UsageRecorder | None = None
+) -> RunModels:
+    """Chat models for every role in use (one client per model role, shared); every HTTP
+    call's tokens and latency go to ``usage`` when given."""
     from agents.backends.settings import ToolsSettings
     from agents.backends.simulated import SimulatedBackend
     from agents.llm import make_chat_model
-    from agents.usage import UsageRecorder
 
-    usage = UsageRecorder()
     cache: dict[str, BaseChatModel] = {}
 
     def model(role: str) -> BaseChatModel:

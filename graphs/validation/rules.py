@@ -187,7 +187,8 @@ def check_dialogue(
     violations: list[RuleViolation] = []
     for error in parse_errors or []:
         violations.append(RuleViolation(rule="malformed_output", message=error))
-    if stop_reason is not None and stop_reason not in settings.accept_stop_reasons:
+    if (stop_reason is not None and stop_reason not in settings.accept_stop_reasons
+            and not (stop_reason == "malformed_output" and parse_errors)):
         violations.append(RuleViolation(rule=f"stop:{stop_reason}",
                                         message=f"the dialogue stopped with {stop_reason!r}"))
     step = -1
