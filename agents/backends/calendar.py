@@ -80,7 +80,8 @@ class Calendar(ToolBackend):
         unknown = sorted(set(scenario) - {"events", "todos"})
         if unknown:
             raise ValueError(f"calendar scenario: unknown key(s) {unknown}; known: ['events', 'todos']")
-        self.__init__()  # type: ignore[misc]
+        self.events = {}
+        self.todos = {}
         for kind, model, store in (("events", Event, self.events), ("todos", Todo, self.todos)):
             items = scenario.get(kind, [])
             values = list(items.values()) if isinstance(items, dict) else list(items)
