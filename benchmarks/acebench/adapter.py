@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from agents.backends.acebench import AceEnvironment, load_initial_state
 from benchmarks.acebench.categories import (
@@ -63,7 +63,11 @@ class AceBenchOptions(BenchmarkOptions):
         description="folder holding data/data_all and derived/ (default: $LOOPTOOL_ACEBENCH_DIR "
         "or ../shared/acebench next to the repository)",
     )
-    languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: list(LANGUAGES))
+    languages: list[Literal["en", "zh"]] = Field(
+        default_factory=lambda: list(LANGUAGES),
+        validation_alias=AliasChoices("languages", "language"),
+        description="languages to evaluate (a single name is accepted too)",
+    )
     scoring: Literal["upstream", "strict"] = Field(
         default="upstream", description="mode of the primary score (both are always computed)"
     )
@@ -74,9 +78,11 @@ class AceBenchOptions(BenchmarkOptions):
         "at temperature 0)",
     )
 
-    @field_validator("languages")
+    @field_validator("languages", mode="before")
     @classmethod
-    def _non_empty(cls, languages: list[str]) -> list[str]:
+    def _non_empty(cls, languages: Any) -> Any:
+        if isinstance(languages, str):
+            languages = [languages]
         if not languages:
             raise ValueError("languages must name at least one of en, zh")
         return list(dict.fromkeys(languages))

@@ -88,3 +88,10 @@ def test_option_data_dir_wins_over_env(acebench_root, tmp_path, monkeypatch) -> 
 def test_unknown_option_is_rejected() -> None:
     with pytest.raises(ValueError, match="languagez"):
         AceBench({"languagez": ["en"]})
+
+
+def test_languages_option_accepts_one_name() -> None:
+    assert AceBench({"language": "zh"}).categories()[0] == "zh_normal_atom_bool"
+    assert AceBench({"languages": ["en"]}).categories()[-1] == "en_agent_multi_step"
+    with pytest.raises(ValueError, match="'en' or 'zh'"):
+        AceBench({"language": "fr"})
