@@ -19,9 +19,11 @@ enforces the envelope); otherwise the reply text is parsed as JSON. Use
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
 import time
 from typing import Any, Literal
 
@@ -168,6 +170,8 @@ class SimulatedBackend:
         self.settings = settings or SimulatorSettings()
         self.state = SimulatorState()
         self._cache: dict[tuple[str, str], SimulatedCall] = {}
+        self._loop_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._thread_lock = threading.Lock()
         if scenario:
             self.load_scenario(scenario if isinstance(scenario, dict) else {"summary": scenario})
 
@@ -210,26 +214,38 @@ class SimulatedBackend:
         return self.state.model_dump(mode="json")
 
     def execute(self, call: ToolCall) -> ToolResult:
-        """Simulate one call (blocking model calls); never raises."""
-        early = self._precheck(call)
-        if early is not None:
-            return early
-        started = time.perf_counter()
-        outcome = _Attempts(self, call)
-        while outcome.next_messages is not None:
-            outcome.take(self._invoke_sync(outcome.next_messages, call))
-        return self._finish(call, outcome, started)
+        """Simulate one call (blocking model calls); never raises. Thread-safe per instance."""
+        with self._thread_lock:
+            early = self._precheck(call)
+            if early is not None:
+                return early
+            started = time.perf_counter()
+            outcome = _Attempts(self, call)
+            while outcome.next_messages is not None:
+                outcome.take(self._invoke_sync(outcome.next_messages, call))
+            return self._finish(call, outcome, started)
 
     async def aexecute(self, call: ToolCall) -> ToolResult:
-        """Simulate one call (async model calls); never raises."""
-        early = self._precheck(call)
-        if early is not None:
-            return early
-        started = time.perf_counter()
-        outcome = _Attempts(self, call)
-        while outcome.next_messages is not None:
-            outcome.take(await self._invoke_async(outcome.next_messages, call))
-        return self._finish(call, outcome, started)
+        """Simulate one call (async model calls); never raises.
+
+        Concurrent calls on one instance (parallel calls of one assistant step) run one after
+        the other, so each sees the state summary the previous one left.
+        """
+        async with self._lock():
+            early = self._precheck(call)
+            if early is not None:
+                return early
+            started = time.perf_counter()
+            outcome = _Attempts(self, call)
+            while outcome.next_messages is not None:
+                outcome.take(await self._invoke_async(outcome.next_messages, call))
+            return self._finish(call, outcome, started)
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._loop_lock is None or self._loop_lock[0] is not loop:
+            self._loop_lock = (loop, asyncio.Lock())
+        return self._loop_lock[1]
 
     # --- internals ---------------------------------------------------------------------------
 

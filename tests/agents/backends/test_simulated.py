@@ -117,3 +117,22 @@ def test_reply_schema_is_valid_json_schema(spec: ToolSpec) -> None:
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(reply_schema(spec))
+
+
+def test_parallel_calls_in_one_dialogue_see_each_others_state() -> None:
+    model = ScriptedChatModel(replies=[
+        reply({"order_id": "A1", "status": "new"}, "A1 exists.", True),
+        reply({"order_id": "A2", "status": "new"}, "A1 and A2 exist.", True),
+    ])
+    sim = SimulatedBackend(TOOLS, model)
+
+    async def both() -> list[Any]:
+        return list(await asyncio.gather(
+            sim.aexecute(ToolCall(name="create_order", arguments={"item": "a"})),
+            sim.aexecute(ToolCall(name="create_order", arguments={"item": "b"})),
+        ))
+
+    results = asyncio.run(both())
+    assert all(result.ok for result in results)
+    assert "A1 exists." in model.prompt_text(1)  # the second call saw the first one's state
+    assert sim.snapshot()["state_summary"] == "A1 and A2 exist."
