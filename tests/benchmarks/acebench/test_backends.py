@@ -130,6 +130,20 @@ def test_travel_fees_and_refunds(acebench_root) -> None:
     env.execute(ToolCall(name="cancel_reservation", arguments={"user_id": "user1", "reservation_id": "res_1", "reason": "other"}))
     assert travel.users["user1"]["cash_balance"] == 2000 + 1200
     assert any(item["reservation_id"] == "res_1" for item in travel.reservations)
+    # within 24 h of departure a 10 % fee applies, unless the airline cancelled the flight
+    travel.flights[1]["depart_time"] = "2024-07-14 20:00:00"  # MU5678 (res_2 was on it)
+    env.execute(ToolCall(name="reserve_flight", arguments={
+        "user_id": "user2", "password": "password456", "flight_no": "MU5678",
+        "cabin": "Economy Class", "payment_method": "bank", "baggage_count": 1}))
+    env.execute(ToolCall(name="cancel_reservation", arguments={"user_id": "user2", "reservation_id": "res_6", "reason": "other"}))
+    assert travel.users["user2"]["cash_balance"] == 8000 + 1710
+    env.execute(ToolCall(name="reserve_flight", arguments={
+        "user_id": "user2", "password": "password456", "flight_no": "MU5678",
+        "cabin": "Economy Class", "payment_method": "bank", "baggage_count": 1}))
+    env.execute(ToolCall(name="cancel_reservation", arguments={
+        "user_id": "user2", "reservation_id": "res_7", "reason": "The airline has canceled the flight."}))
+    assert travel.users["user2"]["cash_balance"] == 8000 + 1710 + 1900
+    assert travel.users["user2"]["bank_balance"] == 8000 - 2 * 1900
     wrong_password = env.execute(ToolCall(name="get_user_details", arguments={"user_id": "user1", "password": "x"}))
     assert not wrong_password.ok
 
