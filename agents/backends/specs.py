@@ -184,6 +184,8 @@ def _tool_methods(cls: type[ToolBackend]) -> dict[str, Any]:
 def derive_tool(cls: type[ToolBackend], name: str, function: Any) -> BackendTool:
     """Derive one tool from a method; a broken rule raises :class:`BackendDefinitionError`."""
     where = f"{cls.__name__}.{name}"
+    if inspect.iscoroutinefunction(function) or inspect.isgeneratorfunction(function):
+        raise BackendDefinitionError(f"{where}: a tool must be a plain method (not async or a generator)")
     try:
         hints = typing.get_type_hints(function, include_extras=True)
     except Exception as error:  # NameError for an unresolvable forward reference, ...

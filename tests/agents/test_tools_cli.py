@@ -11,7 +11,7 @@ import pytest
 from agents import tools_cli
 from agents.backends import REGISTRY
 from agents.tool_import import read_library
-from looptool.cli import COMMAND_MODULES, UserError
+from looptool.cli import COMMAND_MODULES, UserError, main
 from looptool.jsonl import iter_jsonl_dicts
 
 DATA = Path(__file__).parent / "tool_import" / "data"
@@ -24,8 +24,11 @@ def run(*argv: str) -> int:
     return int(args.handler(args))
 
 
-def test_module_is_wired_into_the_cli() -> None:
+def test_module_is_wired_into_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "agents.tools_cli" in COMMAND_MODULES
+    assert main(["tools", "spec", "calendar"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "create_event"
+    assert main(["tools", "spec", "calender"]) == 2  # a user error, reported without a traceback
 
 
 def test_import_writes_library_with_provenance_and_issues(tmp_path: Path) -> None:

@@ -181,6 +181,10 @@ def _positional_only(self, x: int, /) -> None:
     """Doc."""
 
 
+async def _async(self, x: int) -> None:
+    """Doc."""
+
+
 @pytest.mark.parametrize(
     ("function", "message"),
     [
@@ -188,6 +192,7 @@ def _positional_only(self, x: int, /) -> None:
         (_var_args, r"\*args/\*\*kwargs"),
         (_no_doc, "needs a docstring"),
         (_positional_only, "positional-only"),
+        (_async, "not async"),
     ],
 )
 def test_broken_backends_fail_by_name(function: Any, message: str) -> None:
