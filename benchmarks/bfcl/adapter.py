@@ -8,7 +8,6 @@ environment). This module only talks to the model and translates between the two
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
@@ -31,7 +30,7 @@ from benchmarks.base import (
     register_benchmark,
 )
 from benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, summarize_scores
-from benchmarks.bfcl.worker_client import BfclWorker
+from benchmarks.bfcl.worker_client import BfclWorker, shared_worker
 from looptool.schema import Message, Role, ToolCall, ToolSpec, load_tool_spec
 
 MAXIMUM_STEP_LIMIT = 20
@@ -111,19 +110,12 @@ class BfclV3(Benchmark):
         super().__init__(options)
         assert isinstance(self.options, BfclOptions)
         self.settings: BfclOptions = self.options
-        self._worker: BfclWorker | None = None
-        self._sessions = itertools.count(1)
 
     @property
     def worker(self) -> BfclWorker:
-        if self._worker is None:
-            self._worker = BfclWorker(self.settings.python, self.settings.data_dir)
-        return self._worker
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        """The process-wide worker for this environment + data folder (kept warm; it is
+        closed at interpreter exit, so :meth:`close` has nothing to release)."""
+        return shared_worker(self.settings.python, self.settings.data_dir)
 
     def categories(self) -> list[str]:
         return list(ALL)
@@ -157,7 +149,7 @@ class BfclV3(Benchmark):
         stops calling tools (or fails to decode), executing each step's calls on BFCL's
         backends; more than ``max_steps`` steps force-quits the entry."""
         started = time.perf_counter()
-        session = str(next(self._sessions))
+        session = self.worker.new_session()
         mode = model.endpoint.mode
         names = _ToolNames(mode)
         tools = names.specs(entry.payload["tools"])

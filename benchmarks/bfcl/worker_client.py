@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import itertools
 import json
 import logging
 import os
@@ -60,6 +62,12 @@ class BfclWorker:
         self._stderr: IO[str] | None = None
         self._lock = threading.Lock()
         self._next_id = 0
+        self._sessions = itertools.count(1)
+
+    def new_session(self) -> str:
+        """A fresh id for a multi-turn run's backend instances on this worker."""
+        with self._lock:
+            return str(next(self._sessions))
 
     def _start(self) -> subprocess.Popen[str]:
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -130,3 +138,19 @@ class BfclWorker:
             if self._stderr is not None:
                 self._stderr.close()
                 self._stderr = None
+
+
+_SHARED: dict[tuple[str, str], BfclWorker] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_worker(python: str | None = None, data_dir: str | None = None) -> BfclWorker:
+    """One warm worker per (environment, data folder) for the whole process (its checker
+    import takes seconds); closed at interpreter exit."""
+    key = (str(find_bfcl_python(python)), str(check_data_dir(data_dir) or ""))
+    with _SHARED_LOCK:
+        worker = _SHARED.get(key)
+        if worker is None:
+            worker = _SHARED[key] = BfclWorker(python, data_dir)
+            atexit.register(worker.close)
+        return worker

@@ -169,3 +169,15 @@ def test_agent_without_any_execution_has_no_state(bench: AceBench) -> None:
     score = bench.score(entry, output)
     assert score.score == 0.0 and not score.valid
 
+
+
+def test_user_settings_default_to_the_model_under_test(bench: AceBench) -> None:
+    from looptool.config import RoleSettings
+
+    model = ScriptedChatModel(["x"])
+    settings = bench.user_settings(model)
+    assert settings.base_urls == [model.endpoint.base_url] and settings.model == model.endpoint.model
+    configured = AceBench({"user_sim": {"model": "judge-7b", "sampling": {"temperature": 0.1}}})
+    filled = configured.user_settings(model)
+    assert isinstance(filled, RoleSettings)
+    assert filled.base_urls == [model.endpoint.base_url] and filled.model == "judge-7b"

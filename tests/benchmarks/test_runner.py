@@ -1,0 +1,162 @@
+"""looptool eval / sweep / rescore against a local fake OpenAI-compatible server:
+request counting, resume after a kill, reports, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from looptool.cli import main
+from tests.benchmarks.fake_server import fake_openai_server, text_reply
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD_SIMPLE_0 = '<tool_call>\n{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}\n</tool_call>'
+
+
+def _eval(url: str, out: Path, *extra: str) -> int:
+    return main(["eval", "-k", "simple", "--base-url", url, "--model", "fake", "--out", str(out), *extra])
+
+
+def _results(out: Path) -> list[dict[str, Any]]:
+    return json.loads((out / "results.json").read_text())
+
+
+def _outputs(out: Path, cell: str = "fake__prompt_hermes") -> list[str]:
+    path = out / "cells" / cell / "bfcl_v3" / "outputs.jsonl"
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_eval_scores_stores_reports_and_a_rerun_sends_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with fake_openai_server(text_reply(GOOD_SIMPLE_0)) as server:
+        assert _eval(server.base_url, out, "--limit", "5", "--mode", "prompt_hermes") == 0
+        assert server.chat_requests == 5
+        assert "<tools>" in server.requests[0]["messages"][0]["content"]
+        assert _eval(server.base_url, out, "--limit", "5", "--mode", "prompt_hermes") == 0
+        assert server.chat_requests == 5  # finished cell: skipped
+        assert _eval(server.base_url, out, "--limit", "7", "--mode", "prompt_hermes") == 0
+        assert server.chat_requests == 7  # two more entries, the five stored ones reused
+    (cell,) = _results(out)
+    assert cell["complete"] and cell["entries"] == 7 and cell["requests"] == 7
+    simple = next(row for row in cell["rows"] if row["name"] == "simple")
+    assert simple["count"] == 7 and simple["score"] == pytest.approx(1 / 7)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert rows[0]["model"] == "fake" and rows[0]["benchmark"] == "bfcl_v3"
+    assert (out / "chart.png").stat().st_size > 1000
+    assert len(_outputs(out)) == 7
+
+
+def test_a_killed_eval_resumes_without_requerying_finished_entries(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    total = 24
+    with fake_openai_server(text_reply(GOOD_SIMPLE_0), delay_s=0.15) as server:
+        command = [
+            sys.executable, "-m", "looptool.cli", "eval", "-k", "simple", "--limit", str(total),
+            "--base-url", server.base_url, "--model", "fake", "--concurrency", "2", "--out", str(out),
+        ]
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+        deadline = time.monotonic() + 120
+        while server.chat_requests < 8 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        first_run = server.chat_requests
+        stored = len(_outputs(out))
+        assert 4 <= stored < total, "the kill must land midway"
+        with (out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "outputs.jsonl").open("a") as stream:
+            stream.write('{"entry_id": "simple_2')  # a torn line, as a kill during a write leaves
+        assert _eval(server.base_url, out, "--limit", str(total)) == 0
+        assert server.chat_requests - first_run == total - stored
+    lines = _outputs(out)
+    ids = [json.loads(line)["entry_id"] for line in lines]
+    assert len(ids) == len(set(ids)) == total
+    (cell,) = _results(out)
+    assert cell["complete"] and next(r for r in cell["rows"] if r["name"] == "simple")["count"] == total
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    assert _eval("http://127.0.0.1:9/v1", tmp_path / "run", "--limit", "2") == 2
+    assert "cannot reach the model endpoint http://127.0.0.1:9/v1/models" in caplog.text
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_wrong_model_name_lists_the_served_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with fake_openai_server(text_reply("x"), model="other") as server:
+        assert _eval(server.base_url, tmp_path / "run", "--limit", "1") == 2
+        assert server.chat_requests == 0
+    assert "does not serve model 'fake' (it serves: other)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("prompt_hermes", {"content": "<tool_call>{{{ not json </tool_call> <tool_call>"}),
+        ("prompt_python", {"content": "[f(x=open('/etc/passwd')), ]]"}),
+        ("function_calling", {"content": None, "tool_calls": [{"function": {"name": 5, "arguments": "{bad"}}]}),
+        ("function_calling", {"content": "\x00\x01 binary-ish"}),
+    ],
+)
+def test_garbage_replies_are_scored_wrong(tmp_path: Path, mode: str, message: dict[str, Any]) -> None:
+    out = tmp_path / "run"
+    with fake_openai_server(lambda body: {"role": "assistant", **message}) as server:
+        assert _eval(server.base_url, out, "--limit", "3", "--mode", mode) == 0
+        assert server.chat_requests == 3
+    (cell,) = _results(out)
+    assert cell["complete"] and all(row["score"] == 0.0 for row in cell["rows"])
+    scores = (out / "cells" / f"fake__{mode}" / "bfcl_v3" / "scores.jsonl").read_text().splitlines()
+    assert len(scores) == 3
+
+
+def test_unknown_names_suggest_the_closest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert main(["eval", "-k", "paralel", "--out", str(tmp_path / "a")]) == 2
+    assert "unknown bfcl_v3 category 'paralel' (did you mean 'parallel'?)" in caplog.text
+    assert main(["eval", "-b", "bfcl_v4", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown benchmark 'bfcl_v4' (did you mean 'bfcl_v3'?)" in caplog.text
+    config = tmp_path / "bad.yaml"
+    config.write_text("eval:\n  benchmark_options:\n    bfcl_v3:\n      data_dir: /nonexistent/bfcl\n")
+    assert main(["eval", "-c", str(config), "-k", "simple", "--out", str(tmp_path / "c")]) == 2
+    assert "BFCL data folder /nonexistent/bfcl does not exist" in caplog.text
+
+
+def test_sweep_over_two_models_then_rescore_without_a_server(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with fake_openai_server(text_reply(GOOD_SIMPLE_0)) as server:
+        recipe = {
+            "run": {"name": "sweep-test"},
+            "eval": {
+                "benchmarks": ["bfcl_v3"],
+                "categories": {"bfcl_v3": ["simple", "irrelevance"]},
+                "limit": 2,
+                "models": [
+                    {"label": "a", "base_url": server.base_url, "model": "fake", "mode": "prompt_hermes"},
+                    {"label": "b", "base_url": server.base_url, "model": "fake", "mode": "prompt_python"},
+                ],
+            },
+        }
+        config = tmp_path / "sweep.yaml"
+        config.write_text(yaml.safe_dump(recipe))
+        assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
+        assert server.chat_requests == 8
+    before = _results(out)
+    assert [(cell["model"], cell["mode"]) for cell in before] == [("a", "prompt_hermes"), ("b", "prompt_python")]
+    hermes = {row["name"]: row["score"] for row in before[0]["rows"]}
+    python = {row["name"]: row["score"] for row in before[1]["rows"]}
+    assert hermes["simple"] == 0.5 and hermes["irrelevance"] == 0.0  # the call is decoded everywhere
+    assert python["simple"] == 0.0 and python["irrelevance"] == 1.0  # Hermes text is no Python call
+    (out / "results.json").unlink()
+    assert main(["rescore", str(out)]) == 0  # the server is gone: scores come from stored outputs
+    assert _results(out) == before
+    assert (out / "chart.png").exists()
