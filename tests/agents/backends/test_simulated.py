@@ -136,3 +136,16 @@ def test_parallel_calls_in_one_dialogue_see_each_others_state() -> None:
     assert all(result.ok for result in results)
     assert "A1 exists." in model.prompt_text(1)  # the second call saw the first one's state
     assert sim.snapshot()["state_summary"] == "A1 and A2 exist."
+
+
+def test_from_config_reads_the_tools_section() -> None:
+    from looptool.config import ConfigError, load_config
+
+    config = load_config(None, ["tools.simulator.max_attempts=3", "tools.simulator.history_window=1"])
+    model = ScriptedChatModel(replies=["bad", "bad", "bad"])
+    sim = SimulatedBackend.from_config(TOOLS, config, model=model, scenario="Empty shop.")
+    assert sim.settings.max_attempts == 3 and sim.settings.history_window == 1
+    result = sim.execute(ToolCall(name="create_order", arguments={"item": "x"}))
+    assert not result.ok and "after 3 attempt(s)" in result.content
+    with pytest.raises(ConfigError, match="tools.simulator.max_attempts"):
+        load_config(None, ["tools.simulator.max_attempts=0"])
