@@ -98,7 +98,9 @@ class AceBench(Benchmark):
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.user_model: Any = None  # a langchain chat model; built from ``user_sim`` when unset
+        #: a langchain chat model playing the user; when unset one is built from ``user_sim``
+        self.user_model: Any = None
+        self._user_models: dict[tuple[tuple[str, ...], str], Any] = {}
 
     @property
     def settings(self) -> AceBenchOptions:
@@ -146,19 +148,33 @@ class AceBench(Benchmark):
 
     # -- running
 
+    def user_settings(self, model: ChatModel) -> RoleSettings:
+        """The simulated user's role settings: ``user_sim`` (its empty ``base_urls`` filled with
+        the endpoint under test), or the model under test itself at temperature 0."""
+        endpoint = model.endpoint
+        configured = self.settings.user_sim
+        if configured is None:
+            return RoleSettings(
+                base_urls=[endpoint.base_url],
+                model=endpoint.model,
+                api_key=endpoint.api_key,
+                sampling=SamplingSettings(temperature=0.0, max_tokens=256),
+            )
+        if not configured.base_urls:
+            return configured.model_copy(update={"base_urls": [endpoint.base_url]})
+        return configured
+
     def _user_for(self, model: ChatModel, item: AceItem) -> SimulatedUser:
         assert item.agent is not None
         chat_model = self.user_model
         if chat_model is None:
-            from agents.llm import make_chat_model
+            settings = self.user_settings(model)
+            key = (tuple(settings.base_urls), settings.model)
+            chat_model = self._user_models.get(key)
+            if chat_model is None:
+                from agents.llm import make_chat_model
 
-            settings = self.settings.user_sim or RoleSettings(
-                base_urls=[model.endpoint.base_url],
-                model=model.endpoint.model,
-                api_key=model.endpoint.api_key,
-                sampling=SamplingSettings(temperature=0.0, max_tokens=256),
-            )
-            chat_model = self.user_model = make_chat_model(settings, role_name="user_sim")
+                chat_model = self._user_models[key] = make_chat_model(settings, role_name="user_sim")
         return LLMUser(chat_model, item.language, item.agent.question)
 
     async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:

@@ -167,3 +167,8 @@ def load_stem(root: Path, language: Language, stem: str) -> list[AceItem]:
 def load_stem_payloads(root: Path, language: Language, stem: str) -> list[dict[str, Any]]:
     """The same units as JSON-compatible dicts (shared with the cache: do not mutate)."""
     return [payload for _, payload in _load_stem_cached(str(root), language, stem)]
+
+
+def clear_cache() -> None:
+    """Forget loaded categories (the next load reads the files again)."""
+    _load_stem_cached.cache_clear()

@@ -210,7 +210,7 @@ async def run_multi_step(
             episode.error, episode.stop_reason = reply.error, "model_error"
             break
         step = _agent_step(reply, function_calling)
-        if FINISH in step.text and step.calls is None:
+        if FINISH in step.text:  # upstream: such a message is never executed
             episode.stop_reason = "agent_finished"
             break
         episode.history.append(f"agent: {step.text}")

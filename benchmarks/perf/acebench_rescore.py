@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.acebench import AceBench
+from benchmarks.acebench.data import clear_cache
 from benchmarks.acebench.gold import gold_output
 from benchmarks.acebench.paths import resolve_data_dir
 from benchmarks.runner.store import CellStore
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         timings: dict[str, list[float]] = {"load": [], "read": [], "score": [], "summarize": [], "total": []}
         summary = None
         for _ in range(max(1, args.repeat)):
-            from benchmarks.acebench.data import _load_stem_cached
-
-            _load_stem_cached.cache_clear()  # every repetition reads the data files again
+            clear_cache()  # every repetition reads the data files again
             fresh = AceBench({"data_dir": str(root)})
             start = time.perf_counter()
             loaded = fresh.load(fresh.categories())
