@@ -64,7 +64,6 @@ class CellStore:
         self.scores_file = path / "scores.jsonl"
         self.summary_file = path / "summary.json"
         self.manifest_file = path / "cell.json"
-        self._repaired = False
 
     @classmethod
     def for_cell(cls, run_dir: Path, model_cell: str, benchmark: str) -> CellStore:
@@ -74,18 +73,22 @@ class CellStore:
 
     def _repair_tail(self) -> None:
         """Cut an unterminated last line (a killed append) so the next line starts clean."""
-        if self._repaired or not self.outputs_file.exists():
-            self._repaired = True
+        if not self.outputs_file.exists():
             return
         with self.outputs_file.open("rb+") as stream:
+            size = stream.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            stream.seek(size - 1)
+            if stream.read(1) == b"\n":
+                return
+            stream.seek(0)
             data = stream.read()
-            if data and not data.endswith(b"\n"):
-                keep = data.rfind(b"\n") + 1
-                log.warning("%s: dropping a torn last line (%d bytes)", self.outputs_file, len(data) - keep)
-                stream.truncate(keep)
-                stream.flush()
-                os.fsync(stream.fileno())
-        self._repaired = True
+            keep = data.rfind(b"\n") + 1
+            log.warning("%s: dropping a torn last line (%d bytes)", self.outputs_file, len(data) - keep)
+            stream.truncate(keep)
+            stream.flush()
+            os.fsync(stream.fileno())
 
     def append(self, output: EntryOutput) -> None:
         self._repair_tail()

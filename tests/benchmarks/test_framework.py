@@ -1,0 +1,119 @@
+"""Pure parts of the framework: per-mode rendering/decoding, storage, BFCL aggregation, registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.base import (
+    EndpointMode,
+    EntryOutput,
+    EntryScore,
+    ModelEndpoint,
+    ModelReply,
+    TurnOutput,
+    UnknownNameError,
+    benchmark_names,
+    get_benchmark_class,
+)
+from benchmarks.bfcl.categories import LIVE, MULTI_TURN, NON_LIVE, summarize_scores
+from benchmarks.runner.chat import decode_reply, render_request
+from benchmarks.runner.store import CellStore
+from looptool.schema import Message, Role, ToolCall, ToolSpec
+
+TOOLS = [ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})]
+HISTORY = [
+    Message(role=Role.SYSTEM, content="Be brief."),
+    Message(role=Role.USER, content="Weather in Paris?"),
+    Message(role=Role.ASSISTANT, tool_calls=[ToolCall(name="get_weather", arguments={"city": "Paris"})]),
+    Message(role=Role.TOOL, name="get_weather", content="sunny"),
+]
+
+
+def test_function_calling_request_is_native_openai() -> None:
+    request = render_request(EndpointMode.FUNCTION_CALLING, HISTORY, TOOLS)
+    assert request.tools == [TOOLS[0].to_openai()]
+    assistant, tool = request.messages[2], request.messages[3]
+    assert assistant["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert tool == {"role": "tool", "tool_call_id": assistant["tool_calls"][0]["id"], "content": "sunny", "name": "get_weather"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "marker", "call_text"),
+    [
+        (EndpointMode.PROMPT_HERMES, "<tools>", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'),
+        (EndpointMode.PROMPT_PYTHON, "[func_name1(", "[get_weather(city='Paris')]"),
+    ],
+)
+def test_prompt_modes_put_tools_in_the_system_prompt(mode: EndpointMode, marker: str, call_text: str) -> None:
+    request = render_request(mode, HISTORY, TOOLS)
+    assert request.tools is None
+    system = request.messages[0]
+    assert system["role"] == "system" and marker in system["content"] and "Be brief." in system["content"]
+    assert request.messages[2] == {"role": "assistant", "content": call_text}
+    assert request.messages[3]["role"] == "user" and "<tool_response>" in request.messages[3]["content"]
+    reply = decode_reply(mode, call_text)
+    assert reply.decoded and reply.tool_calls == [ToolCall(name="get_weather", arguments={"city": "Paris"})]
+
+
+@pytest.mark.parametrize("mode", list(EndpointMode))
+@pytest.mark.parametrize("text", ["", "plain words", "<tool_call>{", "[f(1, 2)]", "get_weather(city=__import__('os'))"])
+def test_garbage_decodes_to_no_call_without_raising(mode: EndpointMode, text: str) -> None:
+    reply = decode_reply(mode, text, [{"function": {"name": None}}] if mode is EndpointMode.FUNCTION_CALLING else None)
+    assert not reply.decoded and reply.tool_calls == []
+
+
+def test_endpoint_validation_and_cell_name() -> None:
+    endpoint = ModelEndpoint(label="Qwen3/8B@iter 2", base_url="http://h:1/v1/", mode="function_calling")
+    assert endpoint.base_url == "http://h:1/v1" and endpoint.cell_name == "Qwen3_8B_iter_2__function_calling"
+    with pytest.raises(ValueError, match="must start with http"):
+        ModelEndpoint(base_url="localhost:8000")
+
+
+def test_store_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
+    store = CellStore(tmp_path / "cell")
+    first = EntryOutput(entry_id="a", category="c", turns=[TurnOutput(replies=[ModelReply(text="1")])])
+    store.append(first)
+    with store.outputs_file.open("a") as stream:
+        stream.write('{"entry_id": "b", "categ')
+    assert set(store.outputs()) == {"a"}
+    store.append(EntryOutput(entry_id="b", category="c"))
+    assert set(CellStore(tmp_path / "cell").outputs()) == {"a", "b"}
+    assert store.outputs_file.read_text().count("\n") == 2
+
+
+def _scores(category: str, right: int, total: int) -> list[EntryScore]:
+    return [
+        EntryScore(entry_id=f"{category}_{i}", category=category, score=1.0 if i < right else 0.0) for i in range(total)
+    ]
+
+
+def test_bfcl_overall_follows_the_leaderboard_formula() -> None:
+    results = {name: (1, 2) for name in NON_LIVE} | {"java": (0, 4), "irrelevance": (3, 4)}
+    results |= {name: (1, 1) for name in LIVE} | {"live_multiple": (0, 9)}
+    results |= {name: (1, 4) for name in MULTI_TURN}
+    scores = [score for name, (right, total) in results.items() for score in _scores(name, right, total)]
+    summary = summarize_scores("bfcl_v3", scores)
+    simple = (0.5 + 0.0 + 0.5) / 3
+    non_live = (simple + 0.5 + 0.5 + 0.5 + 0.75) / 5
+    live = 5 / 14  # entry-weighted: 5 right of 5 + 9 entries
+    multi_turn = 0.25
+    assert summary.row("non_live_simple").score == pytest.approx(simple)  # type: ignore[union-attr]
+    assert summary.row("non_live").score == pytest.approx(non_live)  # type: ignore[union-attr]
+    assert summary.row("live").score == pytest.approx(live)  # type: ignore[union-attr]
+    assert summary.overall() == pytest.approx((non_live + live + multi_turn) / 3)
+    assert [row.name for row in summary.rows[:3]] == ["overall", "non_live", "non_live_simple"]
+
+
+def test_partial_runs_report_no_overall() -> None:
+    summary = summarize_scores("bfcl_v3", _scores("simple", 1, 2) + _scores("live_simple", 2, 2))
+    assert summary.overall() is None and summary.row("live") is None
+    assert summary.row("simple").score == 0.5  # type: ignore[union-attr]
+
+
+def test_registry_lists_and_suggests() -> None:
+    assert "bfcl_v3" in benchmark_names()
+    assert get_benchmark_class("bfcl_v3").name == "bfcl_v3"
+    with pytest.raises(UnknownNameError, match="did you mean 'bfcl_v3'"):
+        get_benchmark_class("bfcl-v3")
