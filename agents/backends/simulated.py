@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.backends.base import ToolResult
 from agents.backends.executor import describe_schema_errors, error_result
@@ -308,7 +308,7 @@ class SimulatedBackend:
                 return _Reply.from_message(self.model.invoke(messages))
             return _Reply.from_structured(runnable.invoke(messages))
         except Exception as error:  # network, server, parser: reported as the call's failure
-            return _Reply(failure=f"model call failed: {type(error).__name__}: {error}")
+            return _Reply(failure=f"model call failed: {type(error).__name__}: {error}", fatal=True)
 
     async def _invoke_async(self, messages: list[BaseMessage], call: ToolCall) -> _Reply:
         try:
@@ -317,7 +317,7 @@ class SimulatedBackend:
                 return _Reply.from_message(await self.model.ainvoke(messages))
             return _Reply.from_structured(await runnable.ainvoke(messages))
         except Exception as error:
-            return _Reply(failure=f"model call failed: {type(error).__name__}: {error}")
+            return _Reply(failure=f"model call failed: {type(error).__name__}: {error}", fatal=True)
 
     def _finish(self, call: ToolCall, outcome: _Attempts, started: float) -> ToolResult:
         latency = time.perf_counter() - started
@@ -357,11 +357,10 @@ class SimulatedBackend:
 class _Reply(BaseModel):
     """One model answer: the parsed object, or why there is none."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     data: dict[str, Any] | None = None
     text: str = ""
     failure: str | None = None
+    fatal: bool = False  # the model call itself failed (already retried by the client)
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -421,7 +420,7 @@ class _Attempts:
             self.next_messages = None
             return
         self.problem = problem or "no reply"
-        if self.attempts >= self.backend.settings.max_attempts or answer.failure and answer.failure.startswith("model call failed"):
+        if answer.fatal or self.attempts >= self.backend.settings.max_attempts:
             self.next_messages = None
             return
         self.next_messages = [
@@ -434,8 +433,10 @@ class _Attempts:
     def _check(self, data: dict[str, Any]) -> tuple[str | None, SimulatorReply | None]:
         try:
             reply = SimulatorReply.model_validate(data)
-        except Exception as error:
-            return f"the reply does not have the required fields: {error}".splitlines()[0], None
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "<reply>"
+            return f"field '{where}' of the reply: {first['msg']}", None
         if reply.outcome == "success" and self.spec.returns:
             problems = describe_schema_errors(self.spec.returns, reply.result)
             if problems:

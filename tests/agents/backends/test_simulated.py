@@ -149,3 +149,10 @@ def test_from_config_reads_the_tools_section() -> None:
     assert not result.ok and "after 3 attempt(s)" in result.content
     with pytest.raises(ConfigError, match="tools.simulator.max_attempts"):
         load_config(None, ["tools.simulator.max_attempts=0"])
+
+
+def test_reply_without_required_fields_is_explained() -> None:
+    model = ScriptedChatModel(replies=[{"result": {"order_id": "A", "status": "x"}}])
+    sim = SimulatedBackend(TOOLS, model, settings=SimulatorSettings(max_attempts=1))
+    result = sim.execute(ToolCall(name="create_order", arguments={"item": "x"}))
+    assert not result.ok and "field 'outcome' of the reply: Field required" in result.content
