@@ -64,10 +64,12 @@ from agents.backends.registry import (
     register_backend,
 )
 from agents.backends.specs import backend_tools, parse_docstring, type_to_schema
+from agents.backends.toolbox import SIMULATED, Toolbox, build_toolbox, executable_backend_for
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "REGISTRY",
+    "SIMULATED",
     "BackendDefinitionError",
     "BackendInfo",
     "BackendRegistry",
@@ -75,10 +77,13 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "ToolRunner",
+    "Toolbox",
     "UnknownBackendError",
     "backend_tools",
+    "build_toolbox",
     "create_backend",
     "error_result",
+    "executable_backend_for",
     "execute_tool_call",
     "get_backend",
     "list_backends",
