@@ -12,6 +12,7 @@ from agents.backends.acebench.environment import (
     AceEnvironment,
     BatchOutcome,
     CallOutcome,
+    ScenarioError,
     load_initial_state,
 )
 from agents.backends.acebench.food_platform import FoodPlatform
@@ -29,6 +30,7 @@ __all__ = [
     "MessageApi",
     "ReminderApi",
     "ReminderApiZh",
+    "ScenarioError",
     "Travel",
     "load_initial_state",
 ]

@@ -55,7 +55,7 @@ CLASS_ALIASES: dict[str, str] = {
 }
 
 
-class EnvironmentError_(ValueError):
+class ScenarioError(ValueError):
     """The episode's scenario cannot be built (unknown class, missing initial state)."""
 
 
@@ -95,7 +95,7 @@ def _initial_state(path: str) -> dict[str, dict[str, Any]]:
 def load_initial_state(path: Path) -> dict[str, dict[str, Any]]:
     """Class name -> initial attributes, from ``derived/scenario_initial_state_<lang>.json``."""
     if not path.is_file():
-        raise EnvironmentError_(f"ACEBench initial-state file missing: {path}")
+        raise ScenarioError(f"ACEBench initial-state file missing: {path}")
     return copy.deepcopy(_initial_state(str(path)))
 
 
@@ -110,14 +110,14 @@ class AceEnvironment:
         initial_state: dict[str, dict[str, Any]],
     ) -> None:
         if language not in CLASSES:
-            raise EnvironmentError_(f"unknown ACEBench language {language!r} (known: en, zh)")
+            raise ScenarioError(f"unknown ACEBench language {language!r} (known: en, zh)")
         self.language = language
         self.instances: dict[str, ToolBackend] = {}
         base_config = initial_config.get("BaseApi", {}) if isinstance(initial_config.get("BaseApi"), dict) else {}
         for name in involved_classes:
             cls = CLASSES[language].get(name)
             if cls is None:
-                raise EnvironmentError_(
+                raise ScenarioError(
                     f"unknown ACEBench class {name!r} (known: {', '.join(CLASSES[language])})"
                 )
             instance = cls()
