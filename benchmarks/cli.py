@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--label", help="name of the model in reports")
     evaluate.add_argument("--api-key", help="API key (default: eval.models[0].api_key)")
     evaluate.add_argument("--concurrency", type=int, help="requests in flight")
+    evaluate.add_argument("--max-tokens", type=int, help="completion token limit per request")
     evaluate.set_defaults(handler=_eval_command)
 
     sweep = subparsers.add_parser(
@@ -102,6 +103,8 @@ def _endpoint_from_args(args: argparse.Namespace, settings: EvalSettings) -> Mod
             update[key] = value
     if args.mode:
         update["mode"] = EndpointMode(args.mode)
+    if args.max_tokens is not None:
+        update["sampling"] = base.sampling.model_copy(update={"max_tokens": args.max_tokens})
     return ModelEndpoint.model_validate({**base.model_dump(), **update})
 
 
@@ -156,7 +159,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
         results.extend(_run(plan_cells(settings, settings.models), run.path))
     for checkpoint in settings.checkpoints:
         plan_cells(settings, [])  # validate before starting a server
-        with _served(checkpoint, config) as base_url:
+        with _served(checkpoint, config, run.path) as base_url:
             endpoints = [
                 ModelEndpoint(
                     label=checkpoint.label, base_url=base_url, model=config.model.served_name, mode=mode,
@@ -169,18 +172,31 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _served(checkpoint: CheckpointSpec, config: LoopToolConfig) -> Iterator[str]:
-    """Serve ``checkpoint`` with :class:`looptool.serve.VllmServer`; yields its /v1 URL."""
-    try:
-        from looptool.serve import VllmServer  # the serving area's launcher
-    except ImportError as error:
-        raise UserError(f"serving checkpoints needs looptool.serve.VllmServer: {error}") from None
+def _served(checkpoint: CheckpointSpec, config: LoopToolConfig, run_dir: Path) -> Iterator[str]:
+    """Serve ``checkpoint`` with :class:`looptool.serve.VllmServer` (``serve`` section settings,
+    a free port, the log in the run folder); yields its /v1 URL and stops it afterwards."""
+    from looptool.serve import VllmError, VllmServer, free_port
+
     path = checkpoint.path
     if path != "embedded" and not Path(path).is_dir():
         raise UserError(f"checkpoint {checkpoint.label!r}: folder {path} does not exist")
-    settings = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
-    with VllmServer.from_config(settings) as server:
-        yield str(server.base_url)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in checkpoint.label)
+    server = VllmServer.from_settings(
+        config.serve,
+        model_path=path,
+        served_name=config.model.served_name,
+        log_path=run_dir / f"vllm-{safe}.log",
+        port=free_port(config.serve.host if config.serve.host not in ("0.0.0.0", "") else "127.0.0.1"),
+    )
+    log.info("serving checkpoint %s (%s) on %s", checkpoint.label, path, server.base_url)
+    try:
+        server.start()
+    except VllmError as error:
+        raise UserError(f"checkpoint {checkpoint.label!r} could not be served: {error}") from None
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
 
 
 def _rescore_command(args: argparse.Namespace) -> int:
