@@ -163,3 +163,12 @@ def test_end_state_scoring_modes() -> None:
     assert not end_state_strict(result, truth)
     assert not end_state_upstream(None, truth) and not end_state_strict(None, truth)
     assert not end_state_upstream([{"BaseApi": {"wifi": False, "logged_in": True}}, result[1]], truth)
+
+
+def test_unknown_class_is_a_clear_error(acebench_root) -> None:
+    from agents.backends.acebench import ScenarioError
+
+    with pytest.raises(ScenarioError, match="unknown ACEBench class 'WeatherApi'"):
+        _env(acebench_root, ["BaseApi", "WeatherApi"])
+    with pytest.raises(ScenarioError, match="unknown ACEBench language"):
+        AceEnvironment("fr", ["BaseApi"], {}, {})
