@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="starting model: a Hugging Face causal-LM folder or 'embedded' "
         "(default: train.init, else model.path)",
     )
+    parser.add_argument(
+        "--heldout",
+        help="samples JSONL for held-out ToolMatch accuracy (default: a seeded slice of --data, "
+        "train.holdout_fraction)",
+    )
     add_config_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -38,7 +43,8 @@ def handle(args: argparse.Namespace) -> int:
     settings = config.section("train", TrainSettings)
     model = args.init or settings.init or config.model.path
     seed = settings.seed if settings.seed is not None else config.run.seed
-    job = TrainJob(data=Path(args.data), out=run.path, settings=settings, model=model, seed=seed)
+    heldout = Path(args.heldout) if args.heldout else None
+    job = TrainJob(data=Path(args.data), out=run.path, settings=settings, model=model, seed=seed, heldout_data=heldout)
     try:
         report = run_training(job)
     except TrainingInterrupted as stop:

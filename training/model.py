@@ -19,11 +19,12 @@ def resolve_model_path(name: str) -> Path:
     """A model folder for ``name``: the embedded SmolLM2 for ``embedded``, else the folder
     itself, which must hold ``config.json`` and weights."""
     if name == EMBEDDED:
+        from looptool.embedded import EmbeddedModelError, ensure_embedded_model
+
         try:
-            from looptool.embedded import ensure_embedded_model
-        except ImportError as error:
-            raise UserError(f"the embedded model is not available in this install: {error}") from None
-        return Path(ensure_embedded_model())
+            return Path(ensure_embedded_model())
+        except EmbeddedModelError as error:
+            raise UserError(f"embedded model: {error}") from None
     path = Path(name).expanduser()
     if not path.exists():
         raise UserError(

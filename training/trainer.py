@@ -27,7 +27,7 @@ from looptool.cli import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
 from training.batching import BatchPlan, plan_batches
-from training.data import load_samples, split_heldout
+from training.data import Split, load_samples, split_heldout
 from training.evaluate import HeldoutResult, heldout_accuracy
 from training.examples import ExampleSet, build_examples
 from training.model import load_tokenizer, model_type, resolve_model_path
@@ -160,6 +160,7 @@ class TrainJob:
     settings: TrainSettings
     model: str = "embedded"
     seed: int = 0
+    heldout_data: Path | None = None
     callbacks: Sequence[TrainerCallback] = field(default_factory=tuple)
 
 
@@ -171,18 +172,24 @@ class PreparedData:
     call_labels: int
 
 
-def prepare_data(job: TrainJob, samples: list[Sample], tokenizer: Any) -> PreparedData:
+def prepare_data(
+    job: TrainJob, samples: list[Sample], heldout: list[Sample] | None, tokenizer: Any
+) -> PreparedData:
+    """Prompts for training and for the held-out slice (a file of its own, or a seeded
+    slice of the training file)."""
     settings = job.settings
-    split = split_heldout(samples, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=job.seed)
-    train = build_examples(split.train, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble)
-    heldout = build_examples(
-        split.heldout, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble
-    )
+    if heldout is not None:
+        split = Split(train=samples, heldout=heldout)
+    else:
+        split = split_heldout(samples, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=job.seed)
+    def convert(part: list[Sample]) -> ExampleSet:
+        return build_examples(part, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble)
+
     return PreparedData(
-        train=train,
-        heldout=heldout,
-        samples=len(samples),
-        call_labels=sum(1 for sample in samples if sample.label_kind == "calls"),
+        train=convert(split.train),
+        heldout=convert(split.heldout),
+        samples=len(split.train) + len(split.heldout),
+        call_labels=sum(1 for sample in [*split.train, *split.heldout] if sample.label_kind == "calls"),
     )
 
 
@@ -278,22 +285,27 @@ def _heldout_before(job: TrainJob, trainer: Any, tokenizer: Any, heldout: Exampl
     return result
 
 
-def _save_final(job: TrainJob, trainer: Any, tokenizer: Any) -> tuple[str | None, str | None]:
-    """``<out>/model`` (full weights; LoRA merged) and ``<out>/adapter`` for LoRA."""
+def _save_final(job: TrainJob, trainer: Any, tokenizer: Any, processes: int) -> tuple[str | None, str | None]:
+    """``<out>/model`` (full weights; LoRA merged) and ``<out>/adapter`` for LoRA.
+
+    ``trainer.save_model`` gathers ZeRO-3 shards and writes on the main process only; every
+    process must call it.
+    """
     if not job.settings.save_final_model:
         return None, None
-    adapter: str | None = None
-    model = trainer.model
-    if job.settings.mode == "lora":
-        adapter_dir = job.out / "adapter"
-        model.save_pretrained(adapter_dir)
-        tokenizer.save_pretrained(adapter_dir)
-        adapter = str(adapter_dir)
-        model = model.merge_and_unload()
     model_dir = job.out / "model"
-    model.save_pretrained(model_dir)
+    if job.settings.mode != "lora":
+        trainer.save_model(str(model_dir))
+        return str(model_dir), None
+    adapter_dir = job.out / "adapter"
+    trainer.save_model(str(adapter_dir))
+    if processes > 1:
+        log.warning("LoRA adapter saved to %s; merge it into the base model offline (multi-process run)", adapter_dir)
+        return None, str(adapter_dir)
+    merged = trainer.model.merge_and_unload()
+    merged.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
-    return str(model_dir), adapter
+    return str(model_dir), str(adapter_dir)
 
 
 def run_training(job: TrainJob) -> TrainReport:
@@ -312,10 +324,11 @@ def run_training(job: TrainJob) -> TrainReport:
     except UnknownRewardError as error:
         raise UserError(f"train.rewards: {error}") from None
     samples = load_samples(job.data)  # bad data fails before the (slow) model resolution
+    heldout = load_samples(job.heldout_data) if job.heldout_data is not None else None
     model_path = resolve_model_path(job.model)
     hardware = choose_hardware(settings)
     tokenizer = load_tokenizer(model_path)
-    data = prepare_data(job, samples, tokenizer)
+    data = prepare_data(job, samples, heldout, tokenizer)
     plan = plan_batches(
         prompts_per_step=settings.prompts_per_step,
         num_generations=settings.num_generations,
@@ -382,7 +395,7 @@ def run_training(job: TrainJob) -> TrainReport:
         max_new_tokens=settings.max_completion_tokens,
         batch_size=settings.eval_batch_size,
     )
-    final_model, adapter = _save_final(job, trainer, tokenizer)
+    final_model, adapter = _save_final(job, trainer, tokenizer, hardware.processes)
     memory, memory_kind = peak_memory()
     steps_here = state.global_step - counter.start_step
     tokens_here = int(state.num_input_tokens_seen or 0) - counter.start_tokens
@@ -430,6 +443,8 @@ def run_training(job: TrainJob) -> TrainReport:
         checkpoints=sorted(str(path) for path in (job.out / CHECKPOINTS).glob("checkpoint-*")),
         notes=[*plan.notes, *hardware.notes],
     )
+    if not trainer.is_world_process_zero():
+        return report
     path = report.write(job.out)
     run.mark_done(STAGE, {"steps": report.steps, "report": str(path)})
     log.info(

@@ -27,8 +27,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
-    folder, gguf = smollm2_tokenizer_source()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    from looptool.embedded import cache_problem, default_model_dir
+
+    converted = default_model_dir()
+    if cache_problem(converted, hashes=False) is None:  # already converted: its tokenizer loads fast
+        tokenizer = AutoTokenizer.from_pretrained(converted)
+    else:
+        folder, gguf = smollm2_tokenizer_source()
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
     torch.manual_seed(0)
     config = Qwen3Config(
         vocab_size=len(tokenizer),

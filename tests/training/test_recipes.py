@@ -1,0 +1,37 @@
+"""The shipped training recipes load, validate and give TRL a valid batch layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from looptool.config import load_config
+from training.batching import plan_batches
+from training.settings import TrainSettings
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize(("name", "processes"), [("train_cpu.yaml", 1), ("grpo_qwen3_8b.yaml", 8)])
+def test_recipe_is_valid(name: str, processes: int) -> None:
+    path = CONFIGS / name
+    assert path.read_text().startswith("# Run with")
+    settings = load_config(path).section("train", TrainSettings)
+    plan = plan_batches(
+        prompts_per_step=settings.prompts_per_step,
+        num_generations=settings.num_generations,
+        micro_batch_size=settings.micro_batch_size,
+        processes=processes,
+    )
+    assert not plan.notes  # the recipe needs no adjustment
+    assert plan.per_device_train_batch_size * processes * plan.gradient_accumulation_steps % settings.num_generations == 0
+
+
+def test_paper_recipe_values() -> None:
+    settings = load_config(CONFIGS / "grpo_qwen3_8b.yaml").section("train", TrainSettings)
+    assert (settings.num_generations, settings.learning_rate, settings.epochs) == (16, 1e-6, 2)
+    assert (settings.epsilon, settings.epsilon_high, settings.beta) == (0.2, 0.28, 0.0)
+    accelerate = yaml.safe_load((CONFIGS / "accelerate_zero3.yaml").read_text())
+    assert accelerate["deepspeed_config"]["zero_stage"] == 3
