@@ -11,11 +11,25 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import jsonschema
+import jsonschema.exceptions
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+
+# Tool specs in the wild (OpenAI functions, BFCL, OpenAPI-derived) are Draft 7 schemas;
+# one cached metaschema validator checks them (the 2020-12 metaschema is ~8x slower).
+_METASCHEMA_VALIDATOR = jsonschema.Draft7Validator(jsonschema.Draft7Validator.META_SCHEMA)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema (Draft 7), or None when it is."""
+    error = jsonschema.exceptions.best_match(_METASCHEMA_VALIDATOR.iter_errors(schema))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.path) or "<root>"
+    return f"not a valid JSON Schema at {where}: {error.message}"
 
 
 class SpecError(ValueError):
@@ -49,11 +63,9 @@ class ToolSpec(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _check_parameters(cls, parameters: dict[str, Any]) -> dict[str, Any]:
-        try:
-            jsonschema.Draft202012Validator.check_schema(parameters)
-        except jsonschema.SchemaError as error:
-            where = "/".join(str(part) for part in error.path) or "<root>"
-            raise ValueError(f"not a valid JSON Schema at {where}: {error.message}") from None
+        problem = schema_problem(parameters)
+        if problem:
+            raise ValueError(problem)
         if parameters.get("type", "object") != "object":
             raise ValueError(f"parameters.type must be 'object', got {parameters.get('type')!r}")
         properties = parameters.get("properties", {})
@@ -65,11 +77,9 @@ class ToolSpec(BaseModel):
     @field_validator("returns")
     @classmethod
     def _check_returns(cls, returns: dict[str, Any] | None) -> dict[str, Any] | None:
-        if returns is not None:
-            try:
-                jsonschema.Draft202012Validator.check_schema(returns)
-            except jsonschema.SchemaError as error:
-                raise ValueError(f"not a valid JSON Schema: {error.message}") from None
+        problem = schema_problem(returns) if returns is not None else None
+        if problem:
+            raise ValueError(problem)
         return returns
 
     @property
