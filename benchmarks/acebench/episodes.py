@@ -138,7 +138,9 @@ def _agent_step(reply: ModelReply, function_calling: bool) -> _AgentStep:
 async def _agent_reply(
     model: ChatModel, language: str, record: AgentRecord, history: list[str], *, multi_step: bool, function_calling: bool
 ) -> ModelReply:
-    system = agent_system_prompt(language, record.involved_classes, multi_step=multi_step)
+    system = agent_system_prompt(
+        language, record.involved_classes, multi_step=multi_step, function_calling=function_calling
+    )
     functions = None if function_calling else record.function
     messages = [
         {"role": "system", "content": system},

@@ -121,11 +121,34 @@ PHONE_POLICY_ZH = """手机使用规范。当前时间是2024-06-11 16:00。查�
 发送短信或使用外卖平台前先打开wifi。短信容量已满时，询问用户删除哪条短信。"""
 
 
-def agent_system_prompt(language: str, involved_classes: list[str], *, multi_step: bool) -> str:
+AGENT_RULES_FC_EN = """You are an AI assistant with access to a set of APIs, offered as tools. Call them
+as tool calls. If information is missing, ask the user instead of calling an API."""
+AGENT_RULES_FC_ZH = """你是一个可以调用API的AI助手，API以工具的形式提供，请用工具调用来调用它们。如果缺少信息，请向用户询问，而不是调用API。"""
+MULTI_STEP_RULES_FC_EN = """You are an AI assistant with access to a set of APIs, offered as tools. Solve the
+task step by step, generally one tool call at a time. There is no user to ask: use the
+information you have. When the task is done, answer "finish conversation"."""
+MULTI_STEP_RULES_FC_ZH = """你是一个可以调用API的AI助手，API以工具的形式提供。请一步一步完成任务，一般每次调用一个工具。
+没有用户可以询问，请利用已知信息。任务完成后回答 "finish conversation"。"""
+
+
+def agent_system_prompt(
+    language: str, involved_classes: list[str], *, multi_step: bool, function_calling: bool = False
+) -> str:
+    """The agent's rules (plus the travel/phone policy in multi_turn). In function-calling
+    mode the text-call format is replaced by a request to use tool calls."""
     zh = language == "zh"
     if multi_step:
-        return MULTI_STEP_RULES_ZH if zh else MULTI_STEP_RULES_EN
-    parts = [AGENT_RULES_ZH if zh else AGENT_RULES_EN]
+        if function_calling:
+            rules = MULTI_STEP_RULES_FC_ZH if zh else MULTI_STEP_RULES_FC_EN
+        else:
+            rules = MULTI_STEP_RULES_ZH if zh else MULTI_STEP_RULES_EN
+    elif function_calling:
+        rules = AGENT_RULES_FC_ZH if zh else AGENT_RULES_FC_EN
+    else:
+        rules = AGENT_RULES_ZH if zh else AGENT_RULES_EN
+    if multi_step:
+        return rules
+    parts = [rules]
     if "Travel" in involved_classes:
         parts.append(TRAVEL_POLICY_ZH if zh else TRAVEL_POLICY_EN)
     if "BaseApi" in involved_classes:
