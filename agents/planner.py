@@ -43,12 +43,12 @@ class PlanDraft(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    task: str = Field(min_length=3, max_length=300, description="the user's goal, one or two sentences")
-    steps: list[Annotated[str, StringConstraints(max_length=160)]] = Field(
-        default_factory=list, max_length=5, description="what the assistant should do"
+    task: str = Field(min_length=3, max_length=240, description="the user's goal, one or two sentences")
+    steps: list[Annotated[str, StringConstraints(max_length=120)]] = Field(
+        default_factory=list, max_length=4, description="what the assistant should do"
     )
-    user_details: list[Annotated[str, StringConstraints(max_length=120)]] = Field(
-        default_factory=list, max_length=6, description="concrete values the user knows and will give"
+    user_details: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
+        default_factory=list, max_length=5, description="concrete values the user knows and will give"
     )
 
 

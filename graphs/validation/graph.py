@@ -13,6 +13,7 @@ accepted by the rules stage alone. Every verdict is recorded in the trace store.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -91,27 +92,26 @@ async def judge(
                           trace_id=dialogue.id, traces=context.traces,
                           structured_method=context.settings.structured_output,
                           parse_retries=context.settings.parse_retries)
-    judgements: list[StepJudgement] = []
-    reasons: list[str] = []
-    step = -1
-    for position, message in enumerate(dialogue.messages):
-        if message.role != Role.ASSISTANT:
-            continue
-        step += 1
+    steps = [(position, message) for position, message in enumerate(dialogue.messages)
+             if message.role == Role.ASSISTANT]
+
+    async def judge_one(step: int, position: int) -> StepJudgement:
         started = time.time()
         try:
-            verdict = await judge_step(binding, dialogue.tools, dialogue.messages[:position], message,
-                                       prompt=context.prompt)
+            verdict = await judge_step(binding, dialogue.tools, dialogue.messages[:position],
+                                       dialogue.messages[position], prompt=context.prompt)
             judgement = StepJudgement(step=step, consistent=verdict.consistent,
                                       reason=verdict.reason.strip() or "(no reason given)")
         except RoleOutputError as error:
             judgement = StepJudgement(step=step, consistent=False, reason=f"no usable verdict: {error}")
-        judgements.append(judgement)
         _verdict(runtime, dialogue.id, JUDGE, judgement.reason,
                  {"step": step, "consistent": judgement.consistent}, started)
-        if not judgement.consistent:
-            reasons.append(f"step {step}: judge: {judgement.reason}")
-            break  # one inconsistent step rejects the dialogue
+        return judgement
+
+    # every step is judged at once (more requests in flight keep the server busy)
+    judgements = list(await asyncio.gather(
+        *(judge_one(step, position) for step, (position, _message) in enumerate(steps))))
+    reasons = [f"step {item.step}: judge: {item.reason}" for item in judgements if not item.consistent]
     status = "rejected" if reasons else "accepted"
     return Command(goto=DONE, update={"judgements": judgements, "reasons": reasons, "stage": JUDGE,
                                      "status": status})

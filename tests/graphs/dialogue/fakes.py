@@ -60,6 +60,16 @@ class ScriptedChatModel(BaseChatModel):
         usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
 
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # no executor thread: concurrent calls are answered in the order they were made
+        return self._generate(messages, stop, None, **kwargs)
+
 
 def plan_json(task: str = "Add 2 and 3", details: list[str] | None = None) -> str:
     return json.dumps({"task": task, "steps": ["call add"], "user_details": details or ["a=2", "b=3"]})

@@ -133,8 +133,11 @@ def test_judge_rejection_is_recorded(tmp_path: Path) -> None:
     assert report.rejected == 1 and report.reject_reasons == {"judge": 1}
     record = json.loads((tmp_path / REJECTS_FILE).read_text())
     assert record["stage"] == "judge"
-    assert record["judgements"] == [{"step": 0, "consistent": False,
-                                     "reason": "the user asked for something else"}]
+    assert record["judgements"] == [
+        {"step": step, "consistent": False, "reason": "the user asked for something else"}
+        for step in (0, 1)
+    ]
+    assert record["reasons"][0] == "step 0: judge: the user asked for something else"
     store = TraceStore.for_run(tmp_path, readonly=True)
     verdicts = store.events("dlg-000000", kind=EventKind.VERDICT)
     assert verdicts[-1].node == "judge" and verdicts[-1].data["consistent"] is False
