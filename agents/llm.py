@@ -282,6 +282,9 @@ class BalancedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     raise
                 self._wait(number, f"{type(error).__name__} from {attempt.endpoint.base_url}")
                 continue
+            except BaseException:  # interrupted: give the slot back
+                self.pool.release(attempt.endpoint, ok=False)
+                raise
             status = response.status_code
             error_text = None if status < 400 else f"HTTP {status}"
             self._record(attempt, number=number, model=model, path=path, status=status, body=body, error=error_text)
