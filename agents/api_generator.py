@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agents.role_call import RolePrompt
 
@@ -97,22 +97,38 @@ class ApiRequest(BaseModel):
 # ----------------------------------------------------------------------------- the answer
 
 
+# Grammar bounds (maxLength / maxItems / maxProperties, enforced by vLLM's structured output)
+# keep a small model from looping inside one string or list until max_tokens runs out.
+# They are generous: the constraint tree's limits are checked by the rules, not here.
+MAX_NAME_CHARS = 64
+MAX_DESCRIPTION_CHARS = 300
+MAX_ENUM_VALUES = 12
+MAX_PARAMETERS = 12
+MAX_FIELDS = 8
+
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)]
+EnumValue = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+EnumValues = Annotated[list[EnumValue], Field(max_length=MAX_ENUM_VALUES)]
+
+
 class FieldDraft(BaseModel):
     """A property of a nested object (second level)."""
 
     type: JsonType
-    description: str
-    enum: list[str] | None = Field(default=None, description="allowed values, or null")
+    description: Description
+    enum: EnumValues | None = Field(default=None, description="allowed values, or null")
 
 
 class ItemsDraft(BaseModel):
     """The element schema of an array parameter."""
 
     type: JsonType
-    description: str | None = None
-    enum: list[str] | None = Field(default=None, description="allowed values, or null")
+    description: Description | None = None
+    enum: EnumValues | None = Field(default=None, description="allowed values, or null")
     properties: dict[str, FieldDraft] | None = Field(
-        default=None, description="for arrays of objects: the object's properties, or null"
+        default=None,
+        max_length=MAX_FIELDS,
+        description="for arrays of objects: the object's properties, or null",
     )
 
 
@@ -120,14 +136,11 @@ class ParameterDraft(BaseModel):
     """One top-level parameter."""
 
     type: JsonType
-    description: str
-    enum: list[str] | None = Field(default=None, description="allowed values, or null")
+    description: Description
+    enum: EnumValues | None = Field(default=None, description="allowed values, or null")
     items: ItemsDraft | None = Field(default=None, description="for type array: the items, or null")
     properties: dict[str, FieldDraft] | None = Field(
-        default=None, description="for type object: its properties, or null"
-    )
-    required: list[str] | None = Field(
-        default=None, description="for type object: its required properties, or null"
+        default=None, max_length=MAX_FIELDS, description="for type object: its properties, or null"
     )
 
 
@@ -135,9 +148,9 @@ class ReturnsDraft(BaseModel):
     """The return value."""
 
     type: JsonType
-    description: str
+    description: Description
     properties: dict[str, FieldDraft] | None = Field(
-        default=None, description="for type object: the returned fields, or null"
+        default=None, max_length=MAX_FIELDS, description="for type object: the returned fields, or null"
     )
     items: ItemsDraft | None = Field(default=None, description="for type array: the items, or null")
 
@@ -145,12 +158,15 @@ class ReturnsDraft(BaseModel):
 class ApiDraft(BaseModel):
     """The generator's structured answer: one API (tool) definition."""
 
-    name: str = Field(description="the function name, in the requested naming convention")
-    description: str = Field(description="what the function does, one or two sentences")
-    parameters: dict[str, ParameterDraft] = Field(
-        description="parameter name -> its schema, names in the requested naming convention"
+    name: str = Field(
+        max_length=MAX_NAME_CHARS, description="the function name, in the requested naming convention"
     )
-    required: list[str] = Field(description="names of the required parameters")
+    description: Description = Field(description="what the function does, one or two sentences")
+    parameters: dict[str, ParameterDraft] = Field(
+        max_length=MAX_PARAMETERS,
+        description="parameter name -> its schema, names in the requested naming convention",
+    )
+    required: list[str] = Field(max_length=MAX_PARAMETERS, description="names of the required parameters")
     returns: ReturnsDraft
 
 
@@ -197,7 +213,7 @@ function that a developer would publish, as a JSON object with these keys:
 - "name": the function name,
 - "description": one or two sentences saying what the function does,
 - "parameters": an object mapping each parameter name to {"type", "description", "enum", \
-"items", "properties", "required"} (use null for what does not apply),
+"items", "properties"} (use null for what does not apply),
 - "required": the list of required parameter names,
 - "returns": {"type", "description", "properties", "items"} describing the result.
 Types are JSON Schema types: string, integer, number, boolean, array, object. An array \
@@ -301,7 +317,6 @@ def example_draft(convention: str) -> dict[str, Any]:
                 "enum": None,
                 "items": None,
                 "properties": None,
-                "required": None,
             },
             name("forecast", "days"): {
                 "type": "integer",
@@ -309,7 +324,6 @@ def example_draft(convention: str) -> dict[str, Any]:
                 "enum": None,
                 "items": None,
                 "properties": None,
-                "required": None,
             },
             name("unit", "system"): {
                 "type": "string",
@@ -317,7 +331,6 @@ def example_draft(convention: str) -> dict[str, Any]:
                 "enum": ["metric", "imperial"],
                 "items": None,
                 "properties": None,
-                "required": None,
             },
         },
         "required": [name("city", "name")],

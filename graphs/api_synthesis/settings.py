@@ -37,7 +37,7 @@ class ApiSynthSettings(BaseModel):
         default=True, description="treat a copy of the prompt's one-shot example as a duplicate"
     )
     max_tokens: int | None = Field(
-        default=1536, ge=64, description="completion token cap for the generator (None: role default)"
+        default=1024, ge=64, description="completion token cap for the generator (None: role default)"
     )
     temperature: float | None = Field(
         default=None, ge=0.0, description="sampling temperature (None: the generator role's)"

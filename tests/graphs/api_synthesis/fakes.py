@@ -97,7 +97,6 @@ def _param(kind: str, description: str, **extra: Any) -> dict[str, Any]:
         "enum": None,
         "items": None,
         "properties": None,
-        "required": None,
     }
     body.update(extra)
     return body
