@@ -21,6 +21,18 @@ COMMAND_MODULES = (
     "graphs.synth_cli",
     "training.cli",
     "benchmarks.cli",
+    "loop.cli",
+)
+
+# Modules that register config sections (``register_section``); all are imported before a
+# recipe is validated, so any command accepts a whole recipe.
+SECTION_MODULES = (
+    "agents.backends.settings",
+    "graphs.api_synthesis.settings",
+    "graphs.dialogue.config",
+    "training.settings",
+    "benchmarks.runner.settings",
+    "loop.settings",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -45,6 +57,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, *, run_name: str | None = None) -> LoopToolConfig:
+    for module_name in SECTION_MODULES:
+        importlib.import_module(module_name)
     overrides = list(args.overrides)
     if run_name and not any(item.startswith("run.name=") for item in overrides):
         overrides.insert(0, f"run.name={run_name}")

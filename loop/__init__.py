@@ -1,0 +1,1 @@
+"""The pipeline and (next) the loop controller that drive every stage."""
