@@ -70,6 +70,7 @@ class BenchmarkResult(BaseModel):
     speedup_at_max_in_flight: dict[str, float]
     started: str
     total_s: float
+    load_avg_1min_at_end: float
 
 
 def machine_info() -> dict[str, str | int | float]:
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     result = BenchmarkResult(
         machine=machine, model=str(model_dir), max_tokens=args.max_tokens, generate=generate, vllm=modes,
         speedup_at_max_in_flight=speedups, started=started_at, total_s=round(time.perf_counter() - began, 1),
+        load_avg_1min_at_end=round(os.getloadavg()[0], 2),
     )
     write_json_atomic(args.out, result.model_dump(mode="json"))
     log.info("wrote %s", args.out)
