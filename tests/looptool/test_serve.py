@@ -194,3 +194,9 @@ def test_looptool_serve_prints_url_and_stops_on_sigterm(model_dir: Path, tmp_pat
         time.sleep(0.1)
     assert group_members(pgid) == []
     assert (out / "vllm.log").is_file() and (out / "config.yaml").is_file()
+
+
+def test_lora_adapters_need_enable_lora(model_dir: Path) -> None:
+    server = VllmServer(model_path=model_dir, enable_lora=False)
+    with pytest.raises(VllmError, match="serve.enable_lora=true"):
+        server.load_lora_adapter("iter1", model_dir)
