@@ -124,8 +124,14 @@ class BfclV3(Benchmark):
         return {name: list(items) for name, items in ALIASES.items()}
 
     def load(self, categories: list[str], limit: int | None = None) -> list[EvalEntry]:
-        records = self.worker.call("load", categories=categories, limit=limit)
-        return [EvalEntry(id=record["id"], category=record["category"], payload=record) for record in records]
+        loaded = self.worker.call("load", categories=categories, limit=limit)
+        tool_sets: dict[str, list[dict[str, Any]]] = loaded["tool_sets"]
+        entries = []
+        for record in loaded["entries"]:
+            if "tool_set" in record:  # multi-turn: one shared tool list per backend combination
+                record["tools"] = tool_sets[record.pop("tool_set")]
+            entries.append(EvalEntry.model_construct(id=record["id"], category=record["category"], payload=record))
+        return entries
 
     # ------------------------------------------------------------ talking to the model
 
@@ -330,13 +336,13 @@ def ground_truth_calls(entry: EvalEntry) -> list[ToolCall]:
     """One satisfying call list from a single-turn possible answer: the first allowed value
     of each parameter (``""`` first means "may be omitted")."""
     language = entry.payload.get("language", "Python")
-    docs = {doc["name"]: doc for doc in entry.payload.get("functions", [])}
+    docs = {doc["name"]: doc for doc in entry.payload.get("functions", [])}  # Java/JS types
+    offered = {tool["name"]: tool for tool in entry.payload.get("tools", [])}
     calls: list[ToolCall] = []
     for item in entry.payload.get("ground_truth") or []:
         for name, parameters in item.items():
-            schema = docs.get(name, {}).get("parameters", {})
-            properties = schema.get("properties", {})
-            required = set(schema.get("required", []))
+            properties = docs.get(name, {}).get("parameters", {}).get("properties", {})
+            required = set(offered.get(name, {}).get("parameters", {}).get("required", []))
             arguments = {}
             for key, options in parameters.items():
                 if key in required and not _present(options):  # "" first, but required

@@ -151,7 +151,7 @@ class Dataset:
 
 def to_openai_tools(functions: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:
     """BFCL's own conversion: language hints, Gorilla -> OpenAPI types; dotted names kept."""
-    docs = func_doc_language_specific_pre_processing(copy.deepcopy(functions), category)
+    docs = func_doc_language_specific_pre_processing(json.loads(json.dumps(functions)), category)
     converted = convert_to_tool(docs, GORILLA_TO_OPENAPI, ModelStyle.OSSMODEL)
     for item, original in zip(converted, functions, strict=True):
         item["name"] = original["name"]  # OSSMODEL replaces '.'; the adapter decides per mode
@@ -194,9 +194,14 @@ def _literal_call(source: str, signatures: dict[str, inspect.Signature]) -> dict
     return {"name": name, "arguments": arguments}
 
 
-def load(dataset: Dataset, categories: list[str], limit: int | None) -> list[dict[str, Any]]:
-    """Entries ready for the adapter: question, OpenAI tools, held-out tools, ground truth."""
+def load(dataset: Dataset, categories: list[str], limit: int | None) -> dict[str, Any]:
+    """Entries ready for the adapter: question, OpenAI tools, held-out tools, ground truth.
+
+    Multi-turn entries share a few tool sets (one per combination of backend classes and
+    held-out functions): they are sent once in ``tool_sets`` and named by ``tool_set``."""
     out: list[dict[str, Any]] = []
+    tool_sets: dict[str, list[dict[str, Any]]] = {}
+    held_out_sets: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for category in categories:
         records = dataset.entries(category)
         for record in records[: limit if limit is not None else len(records)]:
@@ -207,17 +212,20 @@ def load(dataset: Dataset, categories: list[str], limit: int | None) -> list[dic
                 "question": record["question"],
             }
             if category.startswith(MULTI_TURN_PREFIX):
-                functions: list[dict[str, Any]] = []
-                for class_name in record["involved_classes"]:
-                    functions.extend(copy.deepcopy(dataset.class_docs(class_name)))
-                held_out: dict[str, list[dict[str, Any]]] = {}
-                for turn, names in record.get("missed_function", {}).items():
-                    held_out[turn] = [doc for doc in functions if doc["name"] in names]
-                    functions = [doc for doc in functions if doc["name"] not in names]
-                entry["tools"] = to_openai_tools(functions, category)
-                entry["held_out_tools"] = {
-                    turn: to_openai_tools(docs, category) for turn, docs in held_out.items()
-                }
+                missed = record.get("missed_function", {})
+                key = json.dumps([record["involved_classes"], missed, category], sort_keys=True)
+                if key not in tool_sets:
+                    functions: list[dict[str, Any]] = []
+                    for class_name in record["involved_classes"]:
+                        functions.extend(copy.deepcopy(dataset.class_docs(class_name)))
+                    held_out: dict[str, list[dict[str, Any]]] = {}
+                    for turn, names in missed.items():
+                        held_out[turn] = [doc for doc in functions if doc["name"] in names]
+                        functions = [doc for doc in functions if doc["name"] not in names]
+                    tool_sets[key] = to_openai_tools(functions, category)
+                    held_out_sets[key] = {turn: to_openai_tools(docs, category) for turn, docs in held_out.items()}
+                entry["tool_set"] = key
+                entry["held_out_tools"] = held_out_sets[key]
                 entry["involved_classes"] = record["involved_classes"]
                 signatures = _method_signatures(record["involved_classes"])
                 truth = dataset.answer(record["id"])
@@ -227,10 +235,11 @@ def load(dataset: Dataset, categories: list[str], limit: int | None) -> list[dic
                 ]
             else:
                 entry["tools"] = to_openai_tools(record["function"], category)
-                entry["functions"] = record["function"]  # BFCL's own docs (types for Java/JS)
+                if category in ("java", "javascript"):  # BFCL's own types, for ground-truth literals
+                    entry["functions"] = record["function"]
                 entry["ground_truth"] = dataset.answer(record["id"])
             out.append(entry)
-    return out
+    return {"entries": out, "tool_sets": tool_sets}
 
 
 # ---------------------------------------------------------------- safe call strings
