@@ -152,3 +152,15 @@ def test_prompt_override_is_used_and_versioned() -> None:
     run_graph(deps)
     assert model.calls[0][0].content == "Be terse. JSON only."
     assert "mine/v2" in deps.generator.prompt_version
+
+
+def test_langgraph_json_factory_builds_the_graph() -> None:
+    import importlib
+
+    root = Path(__file__).resolve().parents[3]
+    entry = json.loads((root / "langgraph.json").read_text(encoding="utf-8"))["graphs"]["api_synthesis"]
+    module_path, _, attribute = entry.partition(":")
+    module = importlib.import_module(module_path.removeprefix("./").removesuffix(".py").replace("/", "."))
+    graph = getattr(module, attribute)({"configurable": {}})
+    assert {"sample_trees", "merge_request", "generate", "validate", "accept", "drop"} <= set(graph.get_graph().nodes)
+    assert graph.name == "api_synthesis"
