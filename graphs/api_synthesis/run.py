@@ -322,8 +322,9 @@ async def arun_api_synthesis(
             await asyncio.gather(*(one(index) for index in pending))
     finally:
         traces.close()
+        # also on interruption: what was journalled is in the output files
+        apis_path, rejects_path = write_outputs(run, entries)
 
-    apis_path, rejects_path = write_outputs(run, entries)
     report = _report(run, n, entries, resumed, started, apis_path, rejects_path)
     if report.retryable_failures == 0:
         run.mark_done(STAGE, report.model_dump(mode="json"))
