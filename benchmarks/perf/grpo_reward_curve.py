@@ -8,7 +8,7 @@ reports the reward curve and held-out ToolMatch accuracy (greedy) before and aft
 Usage (about 15 minutes on 2 cores; run it in the background):
 
     nohup .venv/bin/python benchmarks/perf/grpo_reward_curve.py --out runs/bench-reward-curve \\
-        --max-steps 40 > runs/bench-reward-curve.log 2>&1 &
+        --max-steps 60 --max-minutes 11 > runs/bench-reward-curve.log 2>&1 &
 
 Writes ``<out>/train_report.json`` (the normal run report) and ``<out>/reward_curve.json``
 (a summary: per-step rewards, accuracy before/after, machine).
@@ -32,17 +32,20 @@ from looptool.codecs import render_hermes
 from looptool.jsonl import write_json_atomic, write_jsonl
 from looptool.logs import setup_logging
 from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
-from training.settings import TrainSettings
+from training.settings import LoraSettings, TrainSettings
 from training.trainer import TrainJob, run_training
 
 log = logging.getLogger("grpo_reward_curve")
 
 
 class TimeBudget(TrainerCallback):
-    """Ends training (normally: the final evaluation still runs) after ``minutes``."""
+    """Ends training (normally: the final evaluation still runs) ``minutes`` after it began."""
 
     def __init__(self, minutes: float) -> None:
         self.seconds = minutes * 60
+        self.started = time.monotonic()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.monotonic()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -155,13 +158,16 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bench-reward-curve")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--train", type=int, default=96, help="training prompts")
-    parser.add_argument("--heldout", type=int, default=24, help="held-out prompts")
+    parser.add_argument("--heldout", type=int, default=16, help="held-out prompts")
     parser.add_argument("--max-steps", type=int, default=40)
     parser.add_argument("--max-minutes", type=float, default=12.0, help="training time budget")
     parser.add_argument("--mode", choices=["full", "lora"], default="lora")
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--completion-tokens", type=int, default=40)
     parser.add_argument("--rewards", default="tool_match,tool_match_shaped")
-    parser.add_argument("--demos", type=int, default=3, choices=[0, 1, 2, 3], help="demo exchanges in context")
+    parser.add_argument("--demos", type=int, choices=[0, 1, 2, 3], default=1, help="demo exchanges in context")
     parser.add_argument("--one-shot-preamble", action="store_true", help="also put an example in the system prompt")
     args = parser.parse_args()
 
@@ -175,16 +181,17 @@ def main() -> int:
     write_jsonl(out / "heldout.jsonl", heldout)
     settings = TrainSettings(
         mode=args.mode,
+        lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r),
         num_generations=4,
         prompts_per_step=4,
-        temperature=1.0,
+        temperature=args.temperature,
         learning_rate=args.lr,
         max_steps=args.max_steps,
         epochs=100,
         epsilon=0.2,
         epsilon_high=0.28,
         beta=0.0,
-        max_completion_tokens=48,
+        max_completion_tokens=args.completion_tokens,
         preamble=ONE_SHOT if args.one_shot_preamble else "",
         rewards=args.rewards.split(","),
         holdout_max=args.heldout,
@@ -200,7 +207,8 @@ def main() -> int:
     )
     summary = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "settings": {"mode": args.mode, "lr": args.lr, "max_steps": args.max_steps, "max_minutes": args.max_minutes, "rewards": args.rewards,
+        "settings": {"mode": args.mode, "lr": args.lr, "lora_r": args.lora_r, "temperature": args.temperature,
+                     "completion_tokens": args.completion_tokens, "max_steps": args.max_steps, "max_minutes": args.max_minutes, "rewards": args.rewards,
                      "demos": args.demos, "one_shot_preamble": args.one_shot_preamble, "train": args.train, "heldout": args.heldout},
         "heldout_before": report.heldout_before.accuracy if report.heldout_before else None,
         "heldout_after": report.heldout_after.accuracy,

@@ -63,7 +63,7 @@ def write_data(folder: Path) -> Path:
     from looptool.jsonl import write_jsonl
 
     data = folder / "samples.jsonl"
-    write_jsonl(data, make_task_set(TRAIN_CITIES, 16, seed=1, prefix="train"))
+    write_jsonl(data, make_task_set(TRAIN_CITIES, 16, seed=1, prefix="train", demos=1))
     return data
 
 

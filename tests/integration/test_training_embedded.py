@@ -1,0 +1,52 @@
+"""GRPO on the real embedded SmolLM2-135M: one LoRA step on CPU through ``run_training``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from looptool.jsonl import write_jsonl
+from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
+from training.settings import TrainSettings
+from training.trainer import TrainJob, run_training
+
+pytestmark = pytest.mark.integration
+
+WEATHER = ToolSpec(
+    name="get_weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def test_embedded_model_trains_one_lora_step(embedded_model_dir: Path, tmp_path: Path) -> None:
+    samples = [
+        Sample(
+            id=f"s{index}",
+            tools=[WEATHER],
+            context=[Message(role=Role.USER, content=f"Weather in {city}?")],
+            label_calls=[ToolCall(name="get_weather", arguments={"city": city})],
+        )
+        for index, city in enumerate(["Paris", "Lima", "Oslo"])
+    ]
+    data = tmp_path / "samples.jsonl"
+    write_jsonl(data, samples)
+    settings = TrainSettings(
+        mode="lora",
+        prompts_per_step=2,
+        num_generations=2,
+        max_completion_tokens=8,
+        learning_rate=1e-4,
+        max_steps=1,
+        holdout_fraction=0.34,
+        eval_batch_size=2,
+        save_final_model=False,
+    )
+    report = run_training(TrainJob(data=data, out=tmp_path / "run", settings=settings, model="embedded"))
+    assert report.steps == 1
+    assert report.model_path == str(embedded_model_dir)
+    assert report.reward_curve and report.reward_curve[0].loss is not None
+    assert math.isfinite(report.reward_curve[0].loss)
+    assert report.heldout_after.samples == 1
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-1" / "adapter_config.json").is_file()
