@@ -338,7 +338,11 @@ def example_draft(convention: str) -> dict[str, Any]:
             "type": "object",
             "description": "The forecast.",
             "properties": {
-                "days": {"type": "array", "description": "One entry per day.", "enum": None},
+                name("high", "temperature"): {
+                    "type": "number",
+                    "description": "Highest temperature of the period.",
+                    "enum": None,
+                },
                 "summary": {"type": "string", "description": "Short text summary.", "enum": None},
             },
             "items": None,

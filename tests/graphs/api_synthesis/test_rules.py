@@ -189,3 +189,14 @@ def test_tiny_schemas_are_not_schema_duplicates() -> None:
     other = dict(one, name="search_flights")
     assert known.check(other) is None
     assert canonical_schema(one["parameters"]) == canonical_schema(other["parameters"])
+
+
+@pytest.mark.parametrize("convention", ["snake_case", "camelCase", "kebab-case"])
+def test_the_prompt_example_obeys_the_rules_it_teaches(convention: str) -> None:
+    from agents.api_generator import example_draft
+
+    request = make_request(
+        naming_convention=convention, parameter_types="with_enum", required_mix="required_and_optional"
+    )
+    spec = draft_to_spec(ApiDraft.model_validate(example_draft(convention)))
+    assert check_rules(spec, request) == []
