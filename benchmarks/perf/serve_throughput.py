@@ -168,7 +168,22 @@ async def _warm_up(server: VllmServer, max_tokens: int) -> None:
 # --- transformers generate ------------------------------------------------------------------
 
 
-def bench_generate(model_dir: Path, requests: int, max_tokens: int) -> LevelResult:
+def bench_generate(model_dir: Path, requests: int, max_tokens: int, pin_core: int | None = None) -> LevelResult:
+    import torch
+
+    affinity = os.sched_getaffinity(0)
+    threads = torch.get_num_threads()
+    if pin_core is not None:
+        os.sched_setaffinity(0, {pin_core})
+        torch.set_num_threads(1)
+    try:
+        return _bench_generate(model_dir, requests, max_tokens)
+    finally:
+        os.sched_setaffinity(0, affinity)
+        torch.set_num_threads(threads)
+
+
+def _bench_generate(model_dir: Path, requests: int, max_tokens: int) -> LevelResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -198,7 +213,7 @@ def bench_generate(model_dir: Path, requests: int, max_tokens: int) -> LevelResu
         wall = time.perf_counter() - started
     tokens = sum(count for count, _ in results)
     result = LevelResult(
-        engine="transformers", mode="generate fp32", in_flight=1, requests=requests, completion_tokens=tokens,
+        engine="transformers", mode=f"generate fp32, {torch.get_num_threads()} thread(s)", in_flight=1, requests=requests, completion_tokens=tokens,
         wall_s=round(wall, 3), tokens_per_s=round(tokens / wall, 2),
         mean_latency_s=round(sum(latency for _, latency in results) / len(results), 3),
     )
@@ -216,17 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-requests", type=int, default=6)
     parser.add_argument("--generate-requests", type=int, default=6)
     parser.add_argument("--out", type=Path, default=Path("runs/perf/serve_throughput.json"))
+    parser.add_argument(
+        "--pin-core", type=int, default=None,
+        help="run both engines on this one core (generate: 1 torch thread; vLLM: "
+        "VLLM_CPU_OMP_THREADS_BIND) for a like-for-like comparison on a shared machine",
+    )
     args = parser.parse_args(argv)
     setup_logging("INFO")
+    if args.pin_core is not None:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = str(args.pin_core)
 
     began = time.perf_counter()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine = machine_info()
+    machine["pinned_core"] = -1 if args.pin_core is None else args.pin_core
+    machine["vllm_omp_threads_bind"] = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto")
     model_dir = resolve_model_path(args.model)
     requests = {level: max(args.min_requests, args.rounds * level) for level in args.in_flight}
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    generate = bench_generate(model_dir, args.generate_requests, args.max_tokens)
+    generate = bench_generate(model_dir, args.generate_requests, args.max_tokens, pin_core=args.pin_core)
     modes = [bench_vllm(model_dir, mode, args.in_flight, requests, args.max_tokens, args.out.parent) for mode in args.modes]
     top = max(args.in_flight)
     speedups = {
