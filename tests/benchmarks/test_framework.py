@@ -117,3 +117,20 @@ def test_registry_lists_and_suggests() -> None:
     assert get_benchmark_class("bfcl_v3").name == "bfcl_v3"
     with pytest.raises(UnknownNameError, match="did you mean 'bfcl_v3'"):
         get_benchmark_class("bfcl-v3")
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    sorted(str(path) for pattern in ("eval_*.yaml", "sweep_*.yaml") for path in Path("configs").glob(pattern)),
+)
+def test_shipped_recipes_validate_and_plan(recipe: str) -> None:
+    import benchmarks.cli  # noqa: F401 - registers the eval section
+    from benchmarks.runner.engine import plan_cells
+    from benchmarks.runner.settings import EvalSettings
+    from looptool.config import load_config
+
+    text = Path(recipe).read_text()
+    assert text.startswith("# Run with:") and recipe in text
+    settings = load_config(recipe).section("eval", EvalSettings)
+    assert settings.models or settings.checkpoints
+    assert len(plan_cells(settings, settings.models)) == len(settings.models) * len(settings.benchmarks)
