@@ -5,22 +5,24 @@ It sees exactly what a trained policy will see: the shared Hermes tool system pr
 asks it to ask for missing required values instead of inventing them, and shows the call
 format once (the embedded model needs one example to produce valid JSON calls). Its reply is
 parsed with :func:`looptool.codecs.parse_hermes`; an unparseable reply is sampled again a
-bounded number of times, then returned with the parse error.
+bounded number of times, then returned with the parse error. A one-turn demonstration
+(:func:`demo_exchange`) precedes the conversation unless switched off.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.role_call import RoleBinding, RolePrompt, call_text
-from looptool.codecs import ParseResult, parse_hermes
+from looptool.codecs import ParseResult, parse_hermes, render_hermes
 from looptool.prompts import chat_messages
 from looptool.schema import Message, Role, ToolCall, ToolSpec
 
 ASSISTANT_PROMPT = RolePrompt(
     name="assistant",
-    version="assistant/v1",
+    version="assistant/v2",
     text="""You are a helpful assistant that can call tools.
 Call a tool only when it fits the user's request, with argument values the user gave or that
 earlier tool results contain. If a required value is missing, ask the user for it instead of
@@ -60,19 +62,49 @@ def example_call(tools: list[ToolSpec]) -> str:
     return f"<tool_call>\n{body}\n</tool_call>"
 
 
+def _example_value(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return "example"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((item for item in kind if item != "null"), "string")
+    return {"integer": 5, "number": 5, "boolean": True, "array": [], "object": {}}.get(str(kind), "example")
+
+
+def demo_exchange(tools: list[ToolSpec]) -> list[dict[str, str]]:
+    """A one-turn demonstration before the real conversation: an ``(example)`` user turn and a
+    Hermes call of the first offered tool with example values. Small models (SmolLM2-135M)
+    almost never call a tool without it; it is part of the generator's prompt only, never of
+    a sample's context."""
+    if not tools:
+        return []
+    tool = tools[0]
+    arguments = {name: _example_value(tool.properties.get(name)) for name in tool.required}
+    call = ToolCall(name=tool.name, arguments=arguments)
+    return [
+        {"role": "user", "content": f"(example) Use the {tool.name} tool."},
+        {"role": "assistant", "content": render_hermes([call])},
+    ]
+
+
 def assistant_messages(
     tools: list[ToolSpec],
     context: list[Message],
     *,
     parallel: bool,
     prompt: RolePrompt = ASSISTANT_PROMPT,
+    demo: bool = True,
 ) -> list[dict[str, str]]:
-    """The chat messages the assistant model gets (system prompt with tools + context)."""
+    """The chat messages the assistant model gets: the system prompt with the tools, the
+    demonstration turn (``demo``), then the conversation."""
     preamble = prompt.render(parallel_hint=PARALLEL_HINTS[parallel], example=example_call(tools))
-    return [
+    rendered = [
         {"role": str(item["role"]), "content": str(item["content"])}
         for item in chat_messages(tools, context, preamble)
     ]
+    return [rendered[0], *(demo_exchange(tools) if demo else []), *rendered[1:]]
 
 
 def _to_message(parsed: ParseResult, step: int) -> Message:
@@ -93,10 +125,11 @@ async def assistant_step(
     parallel: bool,
     retries: int = 1,
     prompt: RolePrompt = ASSISTANT_PROMPT,
+    demo: bool = True,
 ) -> AssistantStep:
     """One assistant turn. A reply whose ``<tool_call>`` blocks do not parse is sampled
     again up to ``retries`` times; after that the step carries ``parse_error``."""
-    messages = assistant_messages(tools, context, parallel=parallel, prompt=prompt)
+    messages = assistant_messages(tools, context, parallel=parallel, prompt=prompt, demo=demo)
     failed: list[str] = []
     error = ""
     for attempt in range(retries + 1):

@@ -100,6 +100,9 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
     structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
     parse_retries: int = Field(1, ge=0, description="re-asks when a structured reply does not parse")
     assistant_retries: int = Field(1, ge=0, description="re-samples of an unparseable assistant reply")
+    assistant_demo: bool = Field(
+        True, description="show the assistant a one-turn tool-call demonstration before the dialogue"
+    )
     judge: bool = Field(True, description="run the LLM judge after the rules")
     grounding: Literal["required", "all", "off"] = Field(
         "required", description="which argument values must appear in the dialogue before the call"

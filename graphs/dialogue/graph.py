@@ -159,7 +159,8 @@ async def assistant(
     step = await assistant_step(binding, state["offered_tools"], state.get("messages", []),
                                 step=state["assistant_steps"], parallel=knobs.parallel,
                                 retries=context.settings.assistant_retries,
-                                prompt=context.prompts.assistant)
+                                prompt=context.prompts.assistant,
+                                demo=context.settings.assistant_demo)
     _record_message(runtime, state, ASSISTANT, step.message)
     update: dict[str, Any] = {"messages": [step.message], "assistant_steps": state["assistant_steps"] + 1}
     if step.parse_error is not None:

@@ -93,10 +93,29 @@ def test_routes_planner_user_assistant_tool_and_stops_on_plan_completion(tmp_pat
     # structured roles ask for JSON Schema output; the assistant gets the Hermes tool prompt
     assert harness.planner.call_kwargs[0]["response_format"]["type"] == "json_schema"
     assert "<tools>" in str(harness.assistant.calls[0][0].content)
+    # the demonstration turn is in the generator's prompt, never in the dialogue itself
+    prompt = [str(message.content) for message in harness.assistant.calls[0]]
+    assert prompt[1] == "(example) Use the add tool."
+    assert '"name": "add", "arguments": {"a": 5, "b": 5}' in prompt[2]
+    assert prompt[3] == "Please add 2 and 3."
+    assert all("(example)" not in message.content for message in state["messages"])
     llm_events = harness.traces.events("d1", kind=EventKind.LLM_CALL)
     assert [event.node for event in llm_events] == ["planner", "user", "assistant", "assistant"]
     assert all(event.prompt_tokens == 10 and event.completion_tokens == 5 for event in llm_events)
     assert [event.content for event in harness.traces.events("d1", kind=EventKind.TOOL_CALL)] == ["add"]
+
+
+def test_demonstration_turn_can_be_switched_off(tmp_path: Path) -> None:
+    harness = Harness(
+        tmp_path,
+        config=settings(assistant_demo=False),
+        planner=[plan_json()],
+        user=[user_json("Please add 2 and 3.")],
+        assistant=["Sure: 5."],
+    )
+    harness.run()
+    prompt = [str(message.content) for message in harness.assistant.calls[0]]
+    assert len(prompt) == 2 and prompt[1] == "Please add 2 and 3."
 
 
 def test_user_can_end_the_dialogue(tmp_path: Path) -> None:
