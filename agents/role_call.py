@@ -49,6 +49,7 @@ class RoleBinding:
     structured_method: StructuredMethod = "json_schema"
     parse_retries: int = 1
     sampling: dict[str, Any] = field(default_factory=dict)
+    record_prompts: bool = True  # store the messages sent with every traced call
 
 
 def _as_text(content: Any) -> str:
@@ -71,7 +72,7 @@ def _record(
 ) -> None:
     if binding.traces is None or not binding.trace_id:
         return
-    data: dict[str, Any] = {"messages_in": messages, **extra}
+    data: dict[str, Any] = {"messages_in": messages, **extra} if binding.record_prompts else dict(extra)
     binding.traces.record(
         binding.trace_id,
         EventKind.LLM_CALL,

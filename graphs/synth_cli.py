@@ -182,7 +182,8 @@ def _traces_html(args: argparse.Namespace) -> int:
     store = _open_store(args.run_dir)
     try:
         default = (Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent) / "traces.html"
-        target = write_html(store, Path(args.output) if args.output else default)
+        target = write_html(store, Path(args.output) if args.output else default,
+                            limit=args.limit, status=args.status)
     finally:
         store.close()
     console.print(f"wrote {target}")
@@ -201,6 +202,8 @@ def _register_traces(subparsers: Any) -> None:
     page = actions.add_parser("html", help="write a static HTML trace viewer")
     page.add_argument("run_dir", help="run folder (or a traces.sqlite file)")
     page.add_argument("--output", "-o", help="HTML file (default: RUN_DIR/traces.html)")
+    page.add_argument("--limit", type=int, default=1000, help="only the last N traces (default 1000)")
+    page.add_argument("--status", help="only traces with this status (accepted, rejected, failed, ...)")
     page.set_defaults(handler=_traces_html)
 
 

@@ -668,19 +668,31 @@ def _html_trace(store: TraceStore, info: TraceInfo) -> str:
     )
 
 
-def write_html(store: TraceStore, path: str | Path, *, title: str | None = None) -> Path:
-    """Write a static, self-contained HTML viewer of every trace in ``store``."""
+def write_html(
+    store: TraceStore,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    limit: int | None = None,
+    status: str | None = None,
+) -> Path:
+    """Write a static, self-contained HTML viewer of the traces in ``store`` (optionally only
+    one ``status``, and only the last ``limit`` traces)."""
     from looptool.jsonl import write_text_atomic
 
     name = title or str(store.path.parent)
+    infos = store.traces(status=status)
+    shown = infos[-limit:] if limit is not None and limit >= 0 else infos
     parts = [
         _HTML_HEAD.format(title=html.escape(name)),
         f"<h1>LoopTool traces: {html.escape(name)}</h1>",
         _html_summary(store),
+        f"<p>showing {len(shown)} of {len(infos)} traces"
+        + (f" with status {html.escape(status)}" if status else "") + "</p>",
         '<p><input id="filter" placeholder="filter by id / status / reason" '
         'oninput="filterTraces(this.value)"></p>',
     ]
-    parts.extend(_html_trace(store, info) for info in store.traces())
+    parts.extend(_html_trace(store, info) for info in shown)
     parts.append("</body></html>\n")
     target = Path(path)
     write_text_atomic(target, "\n".join(parts))

@@ -113,6 +113,9 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
     require_tool_call: bool = Field(
         True, description="reject a dialogue whose task needs tools when the assistant never called one"
     )
+    trace_prompts: bool = Field(
+        True, description="store the full prompt of every model call in the traces (large runs: off)"
+    )
     accept_stop_reasons: list[str] = Field(
         default_factory=lambda: ["plan_complete", "turn_cap"],
         description="stop reasons a dialogue may end with and still be accepted",

@@ -76,4 +76,5 @@ class DialogueContext:
             traces=self.traces,
             structured_method=self.settings.structured_output,
             parse_retries=self.settings.parse_retries,
+            record_prompts=self.settings.trace_prompts,
         )

@@ -91,7 +91,8 @@ async def judge(
     binding = RoleBinding(model=context.judge_model, role=context.settings.roles.judge,
                           trace_id=dialogue.id, traces=context.traces,
                           structured_method=context.settings.structured_output,
-                          parse_retries=context.settings.parse_retries)
+                          parse_retries=context.settings.parse_retries,
+                          record_prompts=context.settings.trace_prompts)
     steps = [(position, message) for position, message in enumerate(dialogue.messages)
              if message.role == Role.ASSISTANT]
 

@@ -157,3 +157,15 @@ def test_html_and_rich_views_escape_and_show_events(tmp_path: Path) -> None:
     assert "rejected=1" in text
     with pytest.raises(KeyError, match="no trace 'nope'"):
         render_trace(store, "nope", console)
+
+
+def test_html_limit_and_status_filter(tmp_path: Path) -> None:
+    store = TraceStore.for_run(tmp_path)
+    for index in range(5):
+        store.start(f"t{index}")
+        store.finish(f"t{index}", "accepted" if index % 2 else "rejected")
+    page = write_html(store, tmp_path / "a.html", status="accepted").read_text(encoding="utf-8")
+    assert "t1" in page and "t3" in page and ">t0<" not in page
+    assert "showing 2 of 2 traces with status accepted" in page
+    page = write_html(store, tmp_path / "b.html", limit=2).read_text(encoding="utf-8")
+    assert "showing 2 of 5 traces" in page and ">t4<" in page and ">t0<" not in page

@@ -118,6 +118,20 @@ def test_demonstration_turn_can_be_switched_off(tmp_path: Path) -> None:
     assert len(prompt) == 2 and prompt[1] == "Please add 2 and 3."
 
 
+@pytest.mark.parametrize("trace_prompts", [True, False])
+def test_prompts_in_traces_are_optional(tmp_path: Path, trace_prompts: bool) -> None:
+    harness = Harness(
+        tmp_path,
+        config=settings(trace_prompts=trace_prompts),
+        planner=[plan_json()],
+        user=[user_json("Please add 2 and 3.")],
+        assistant=["Sure: 5."],
+    )
+    harness.run()
+    calls = harness.traces.events("d1", kind=EventKind.LLM_CALL)
+    assert calls and all(("messages_in" in event.data) is trace_prompts for event in calls)
+
+
 def test_user_can_end_the_dialogue(tmp_path: Path) -> None:
     harness = Harness(
         tmp_path,
