@@ -17,28 +17,26 @@ from looptool.schema import Message, Role
 
 USER_PROMPT = RolePrompt(
     name="user_sim",
-    version="user_sim/v1",
-    text="""You play a user talking to an AI assistant. Stay in character.
-Persona and style: $persona
-Your task: $task
-Details you know: $details
+    version="user_sim/v2",
+    text="""You write the next message of a USER who talks to an AI assistant.
+The user wants: $task
+The user knows: $details
+The user's style: $persona
 
 $instruction
-
-Answer with a JSON object with two keys: "message" (your words to the assistant, in your own
-style) and "done" (true only when the assistant has finished your task, else false).""",
+Write as the user, in the first person ("I", "my"), never as the assistant.
+Answer with a JSON object with two keys: "message" (the user's words) and "done" (true only
+when the assistant has finished the task, else false).""",
 )
 
-OPENING_INSTRUCTION = "Write your first message to the assistant. {withhold}"
-WITHHOLD_HINT = (
-    "Leave out one of the details it needs, so the assistant has to ask you for it."
-)
+OPENING_INSTRUCTION = "Write the user's first message, asking the assistant for this. {withhold}"
+WITHHOLD_HINT = "Leave out one of the details, so the assistant has to ask for it."
 FULL_HINT = "Give the details the assistant needs."
 FOLLOW_UP_INSTRUCTION = """The conversation so far:
 {transcript}
 
-Write your next message. If the assistant asked you something, answer it with the details you know.
-If your task is finished, thank the assistant and set "done" to true."""
+Write the user's next message. If the assistant asked something, answer it with the details the
+user knows. If the task is finished, thank the assistant and set "done" to true."""
 
 
 class UserTurn(BaseModel):
@@ -51,7 +49,7 @@ class UserTurn(BaseModel):
 
 
 def transcript(
-    messages: list[Message], *, max_chars: int = 300, user_label: str = "You",
+    messages: list[Message], *, max_chars: int = 300, user_label: str = "User",
     show_arguments: bool = False,
 ) -> str:
     """The dialogue as text: user and assistant turns, tool calls (in brief unless

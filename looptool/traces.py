@@ -541,7 +541,7 @@ def render_summary(store: TraceStore, console: Any, *, limit: int = 50) -> None:
     table = Table(title=f"traces (last {min(limit, len(infos))} of {len(infos)})")
     for column in ("id", "kind", "status", "events", "tokens", "seconds", "reason"):
         table.add_column(column, overflow="fold")
-    for info in infos[-limit:]:
+    for info in infos[-limit:] if limit > 0 else []:
         style = _STATUS_STYLE.get(info.status, "")
         duration = info.duration_s
         table.add_row(
@@ -682,7 +682,7 @@ def write_html(
 
     name = title or str(store.path.parent)
     infos = store.traces(status=status)
-    shown = infos[-limit:] if limit is not None and limit >= 0 else infos
+    shown = infos if limit is None else infos[-limit:] if limit > 0 else []
     parts = [
         _HTML_HEAD.format(title=html.escape(name)),
         f"<h1>LoopTool traces: {html.escape(name)}</h1>",
