@@ -64,10 +64,18 @@ def _row_key(row: SummaryRow) -> tuple[str, str]:
     return (row.variant, row.name)
 
 
-def _label(row: SummaryRow) -> str:
-    indent = {"overall": "", "group": "  ", "category": "    "}[row.kind]
+def _label(row: SummaryRow, parents: dict[tuple[str, str], str | None]) -> str:
+    """The row name indented by its depth in the leaderboard's hierarchy."""
+    depth, parent, seen = 0, row.parent, {row.name}
+    while parent is not None and parent not in seen and (row.variant, parent) in parents:
+        depth, seen = depth + 1, seen | {parent}
+        parent = parents[(row.variant, parent)]
+    if row.kind != "overall" and parent is None and depth == 0:
+        depth = 1 if row.kind == "group" else 2
+    elif parent is not None:
+        depth += 1
     name = f"{row.name} ({row.variant})" if row.variant else row.name
-    return f"{indent}{name}"
+    return "  " * depth + name
 
 
 def tables(reports: Sequence[CellReport]) -> list[Table]:
@@ -79,6 +87,7 @@ def tables(reports: Sequence[CellReport]) -> list[Table]:
         for report in cells:
             for row in report.rows:
                 order.setdefault(_row_key(row), row)
+        parents = {key: row.parent for key, row in order.items()}
         table = Table(title=f"{benchmark} (accuracy %)", show_lines=False)
         table.add_column("category")
         table.add_column("n", justify="right")
@@ -91,7 +100,7 @@ def tables(reports: Sequence[CellReport]) -> list[Table]:
                 match = next((row for row in report.rows if _row_key(row) == key), None)
                 values.append(f"{100 * match.score:.2f}" if match else "-")
             style = "bold" if template.kind != "category" else None
-            table.add_row(escape(_label(template)), str(template.count), *values, style=style)
+            table.add_row(escape(_label(template, parents)), str(template.count), *values, style=style)
         built.append(table)
     return built
 
