@@ -160,3 +160,63 @@ def test_sweep_over_two_models_then_rescore_without_a_server(tmp_path: Path) -> 
     assert main(["rescore", str(out)]) == 0  # the server is gone: scores come from stored outputs
     assert _results(out) == before
     assert (out / "chart.png").exists()
+
+
+class _FakeVllm:
+    """Stands in for looptool.serve.VllmServer: 'serves' by pointing at the fake server."""
+
+    started: list[str] = []
+    stopped: list[str] = []
+
+    def __init__(self, base_url: str, model_path: str) -> None:
+        self.base_url = base_url
+        self.model_path = model_path
+
+    def start(self) -> _FakeVllm:
+        _FakeVllm.started.append(self.model_path)
+        return self
+
+    def stop(self) -> None:
+        _FakeVllm.stopped.append(self.model_path)
+
+
+def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from looptool import serve
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    with fake_openai_server(text_reply(GOOD_SIMPLE_0), model="smollm2") as server:
+        made: list[dict[str, Any]] = []
+
+        def from_settings(settings: Any, **kwargs: Any) -> _FakeVllm:
+            made.append(kwargs)
+            return _FakeVllm(server.base_url, str(kwargs["model_path"]))
+
+        monkeypatch.setattr(serve.VllmServer, "from_settings", staticmethod(from_settings))
+        _FakeVllm.started, _FakeVllm.stopped = [], []
+        recipe = {
+            "eval": {
+                "categories": {"bfcl_v3": ["simple"]},
+                "limit": 2,
+                "checkpoints": [
+                    {"label": "base", "path": "embedded", "modes": ["prompt_hermes", "function_calling"]},
+                    {"label": "iter1", "path": str(checkpoint)},
+                ],
+            }
+        }
+        config = tmp_path / "sweep.yaml"
+        config.write_text(yaml.safe_dump(recipe))
+        out = tmp_path / "sweep"
+        assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
+        assert _FakeVllm.started == _FakeVllm.stopped == ["embedded", str(checkpoint)]
+        assert all(kwargs["log_path"].parent == out for kwargs in made)
+        assert server.chat_requests == 6  # 2 entries x (2 modes + 1 mode)
+    cells = _results(out)
+    assert [(c["model"], c["mode"], c["checkpoint"]) for c in cells] == [
+        ("base", "prompt_hermes", "embedded"),
+        ("base", "function_calling", "embedded"),
+        ("iter1", "prompt_hermes", str(checkpoint)),
+    ]
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(yaml.safe_dump({"eval": {"checkpoints": [{"label": "x", "path": str(tmp_path / "nope")}]}}))
+    assert main(["sweep", "-c", str(missing), "--out", str(tmp_path / "m")]) == 2
