@@ -103,6 +103,9 @@ class ModelEndpoint(BaseModel):
     base_url: str = Field(default="http://127.0.0.1:8765/v1", description="OpenAI-compatible /v1 URL")
     model: str = Field(default="smollm2", description="model name the server knows")
     api_key: str = "EMPTY"
+    api_key_env: str | None = Field(
+        default=None, description="read the API key from this environment variable (keeps it out of run folders)"
+    )
     mode: EndpointMode = EndpointMode.PROMPT_HERMES
     sampling: SamplingSettings = Field(default_factory=default_eval_sampling)
     concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -157,6 +158,16 @@ class OpenAIChatModel:
         self.requests = 0
         self._client: httpx.AsyncClient | None = None
 
+    def api_key(self) -> str:
+        """``endpoint.api_key``, or the variable ``endpoint.api_key_env`` names."""
+        name = self.endpoint.api_key_env
+        if not name:
+            return self.endpoint.api_key
+        value = os.environ.get(name)
+        if not value:
+            raise EndpointError(f"environment variable {name} (eval model api_key_env) is not set")
+        return value
+
     async def __aenter__(self) -> OpenAIChatModel:
         limits = httpx.Limits(
             max_connections=self.endpoint.concurrency, max_keepalive_connections=self.endpoint.concurrency
@@ -164,7 +175,7 @@ class OpenAIChatModel:
         self._client = httpx.AsyncClient(
             base_url=self.endpoint.base_url,
             timeout=httpx.Timeout(self.endpoint.timeout_s, connect=min(10.0, self.endpoint.timeout_s)),
-            headers={"Authorization": f"Bearer {self.endpoint.api_key}"},
+            headers={"Authorization": f"Bearer {self.api_key()}"},
             limits=limits,
         )
         return self

@@ -134,3 +134,15 @@ def test_shipped_recipes_validate_and_plan(recipe: str) -> None:
     settings = load_config(recipe).section("eval", EvalSettings)
     assert settings.models or settings.checkpoints
     assert len(plan_cells(settings, settings.models)) == len(settings.models) * len(settings.benchmarks)
+
+
+def test_api_key_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.base import EndpointError
+    from benchmarks.runner.chat import OpenAIChatModel
+
+    model = OpenAIChatModel(ModelEndpoint(api_key_env="LOOPTOOL_TEST_KEY"))
+    monkeypatch.delenv("LOOPTOOL_TEST_KEY", raising=False)
+    with pytest.raises(EndpointError, match="LOOPTOOL_TEST_KEY"):
+        model.api_key()
+    monkeypatch.setenv("LOOPTOOL_TEST_KEY", "secret")
+    assert model.api_key() == "secret"
