@@ -104,8 +104,7 @@ def _synth_apis(args: argparse.Namespace) -> int:
         existing = list(load_tool_library(Path(args.tools)))
     config, run = start_run(args, run_name="synth-apis")
     _check_servers(config, ["generator"])
-    report = run_api_synthesis(config, run.path, args.n, existing, progress=True)
-    console.print(report.describe())
+    report = run_api_synthesis(config, run.path, args.n, existing, progress=True)  # logs its report
     return 0 if report.finished >= args.n else 1
 
 
