@@ -456,6 +456,23 @@ def describe_error(error: BaseException | str | None) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
+def _salvage_truncated(error: BaseException, outcome: GenerationOutcome) -> None:
+    """A reply cut off at ``max_tokens`` (openai's ``LengthFinishReasonError`` carries the
+    completion): keep its text and token counts, and say plainly what went wrong."""
+    completion = getattr(error, "completion", None)
+    if completion is None:
+        return
+    usage = getattr(completion, "usage", None)
+    if usage is not None:
+        outcome.prompt_tokens = getattr(usage, "prompt_tokens", None)
+        outcome.completion_tokens = getattr(usage, "completion_tokens", None)
+    choices = getattr(completion, "choices", None) or []
+    if choices:
+        outcome.raw_text = _text(getattr(choices[0].message, "content", "") or "")
+    limit = f" ({outcome.completion_tokens} tokens)" if outcome.completion_tokens else ""
+    outcome.error = f"the answer was cut off at the token limit{limit}; write a shorter, complete JSON object"
+
+
 def _is_transport_error(error: BaseException) -> bool:
     """Errors of the model server or network (not of the model's output)."""
     try:
@@ -528,12 +545,14 @@ class ApiGenerator:
             result = await self.structured.ainvoke(messages)
         except Exception as error:  # classified below; the caller records the reason
             kind: Literal["output", "model"] = "model" if _is_transport_error(error) else "output"
-            return GenerationOutcome(
+            outcome = GenerationOutcome(
                 error=describe_error(error) if kind == "output" else f"{type(error).__name__}: {error}",
                 error_kind=kind,
                 messages=chat,
                 latency_s=time.perf_counter() - started,
             )
+            _salvage_truncated(error, outcome)
+            return outcome
         elapsed = time.perf_counter() - started
         raw = result.get("raw") if isinstance(result, dict) else None
         usage = getattr(raw, "usage_metadata", None) or {}

@@ -164,3 +164,28 @@ def test_langgraph_json_factory_builds_the_graph() -> None:
     graph = getattr(module, attribute)({"configurable": {}})
     assert {"sample_trees", "merge_request", "generate", "validate", "accept", "drop"} <= set(graph.get_graph().nodes)
     assert graph.name == "api_synthesis"
+
+
+def test_a_reply_cut_off_at_max_tokens_is_fed_back_with_its_text() -> None:
+    from openai.types.chat import ChatCompletion
+
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": '{"name": "get_'}}
+            ],
+            "usage": {"prompt_tokens": 700, "completion_tokens": 800, "total_tokens": 1500},
+        }
+    )
+    model = ScriptedChatModel(script=[openai.LengthFinishReasonError(completion=completion), valid_reply(request_for(0))])
+    result = run_graph(deps_for(model))
+    assert result["status"] == "accepted"
+    first = result["attempts"][0]
+    assert first.violations[0].rule == Rule.OUTPUT_FORMAT
+    assert "cut off at the token limit (800 tokens)" in first.violations[0].message
+    assert (first.raw_text, first.prompt_tokens, first.completion_tokens) == ('{"name": "get_', 700, 800)
+    assert model.calls[1][-2].content == '{"name": "get_'
