@@ -696,4 +696,5 @@ def write_html(
     parts.append("</body></html>\n")
     target = Path(path)
     write_text_atomic(target, "\n".join(parts))
+    target.chmod(0o644)  # a page for people to open, not a private temp file
     return target
