@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]
-"""request body -> the ``message`` of the answer (``{"content": ..., "tool_calls": ...}``)."""
+"""request body -> the ``message`` of the answer (``{"content": ..., "tool_calls": ...}``),
+or ``{"__status__": 503}`` to answer with that HTTP error."""
 
 
 def text_reply(text: str) -> Reply:
@@ -68,6 +69,9 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if server.delay_s:
                 time.sleep(server.delay_s)
             message = server.reply(body)
+            if "__status__" in message:  # a scripted server error
+                self._send(int(message["__status__"]), {"error": "scripted failure"})
+                return
             self._send(
                 200,
                 {

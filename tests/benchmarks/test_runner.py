@@ -220,3 +220,34 @@ def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: 
     missing = tmp_path / "missing.yaml"
     missing.write_text(yaml.safe_dump({"eval": {"checkpoints": [{"label": "x", "path": str(tmp_path / "nope")}]}}))
     assert main(["sweep", "-c", str(missing), "--out", str(tmp_path / "m")]) == 2
+
+
+def test_endpoint_dying_midway_stops_the_cell_and_a_rerun_completes_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    state = {"alive": True}
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        return {"role": "assistant", "content": GOOD_SIMPLE_0} if state["alive"] else {"__status__": 503}
+
+    with fake_openai_server(reply) as server:
+        served = {"count": 0}
+
+        def flaky(body: dict[str, Any]) -> dict[str, Any]:
+            served["count"] += 1
+            if served["count"] > 3:
+                state["alive"] = False
+            return reply(body)
+
+        server.reply = flaky
+        assert _eval(server.base_url, out, "--limit", "6", "--concurrency", "1") == 2
+        assert "attempt(s) failed; last: HTTP 503" in caplog.text and "rerun with --out" in caplog.text
+        stored = len(_outputs(out))
+        assert stored == 3
+        state["alive"], server.reply = True, reply
+        before = server.chat_requests
+        assert _eval(server.base_url, out, "--limit", "6", "--concurrency", "1") == 0
+        assert server.chat_requests - before == 3
+    (cell,) = _results(out)
+    assert cell["complete"] and cell["outputs"] == 6
