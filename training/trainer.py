@@ -88,6 +88,8 @@ def choose_hardware(settings: TrainSettings) -> Hardware:
         use_vllm = has_vllm if settings.use_vllm is None else settings.use_vllm
         if use_vllm and not has_vllm:
             raise UserError("train.use_vllm is true but the vllm package is not importable here")
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes, notes=tuple(notes))
 

@@ -121,13 +121,23 @@ ONE_SHOT = (
 )
 
 
-def make_task_set(cities: list[str], count: int, seed: int, prefix: str, demos: int = 3) -> list[Sample]:
-    """``count`` deterministic samples over ``cities`` (weather / time / currency), each after
-    ``demos`` demonstration exchanges."""
+def make_task_set(
+    cities: list[str], count: int, seed: int, prefix: str, demos: int = 3, tools: int = 3
+) -> list[Sample]:
+    """``count`` deterministic samples over ``cities`` (weather / time / currency; the first
+    ``tools`` of them), each after ``demos`` demonstration exchanges."""
     rng = random.Random(seed)
     samples: list[Sample] = []
+    offered = TOOLS[:tools]
+    names = {tool.name for tool in offered}
+    context_demos = [
+        message
+        for pair in zip(DEMOS[0::2], DEMOS[1::2], strict=True)
+        if all(call.name in names for call in pair[1].tool_calls)
+        for message in pair
+    ][: 2 * demos]
     for index in range(count):
-        kind = index % 3
+        kind = index % tools
         city = rng.choice(cities)
         if kind == 0:
             text = rng.choice(WEATHER_TEMPLATES).format(city=city)
@@ -145,8 +155,8 @@ def make_task_set(cities: list[str], count: int, seed: int, prefix: str, demos: 
         samples.append(
             Sample(
                 id=f"{prefix}-{index:03d}",
-                tools=TOOLS,
-                context=[*DEMOS[: 2 * demos], Message(role=Role.USER, content=text)],
+                tools=offered,
+                context=[*context_demos, Message(role=Role.USER, content=text)],
                 label_calls=[call],
             )
         )
@@ -167,6 +177,10 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--completion-tokens", type=int, default=40)
     parser.add_argument("--rewards", default="tool_match,tool_match_shaped")
+    parser.add_argument("--tools", type=int, default=3, choices=[1, 2, 3], help="tools offered")
+    parser.add_argument("--prompts-per-step", type=int, default=4)
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--demos", type=int, choices=[0, 1, 2, 3], default=1, help="demo exchanges in context")
     parser.add_argument("--one-shot-preamble", action="store_true", help="also put an example in the system prompt")
     args = parser.parse_args()
@@ -174,16 +188,17 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup_logging("INFO", out / "log.jsonl")
-    train = make_task_set(TRAIN_CITIES, args.train, seed=1, prefix="train", demos=args.demos)
-    heldout = make_task_set(HELDOUT_CITIES, args.heldout, seed=2, prefix="heldout", demos=args.demos)
+    train = make_task_set(TRAIN_CITIES, args.train, seed=1, prefix="train", demos=args.demos, tools=args.tools)
+    heldout = make_task_set(HELDOUT_CITIES, args.heldout, seed=2, prefix="heldout", demos=args.demos, tools=args.tools)
     data = out / "samples.jsonl"
     write_jsonl(data, train)
     write_jsonl(out / "heldout.jsonl", heldout)
     settings = TrainSettings(
         mode=args.mode,
         lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r),
-        num_generations=4,
-        prompts_per_step=4,
+        num_generations=args.generations,
+        prompts_per_step=args.prompts_per_step,
+        threads=args.threads,
         temperature=args.temperature,
         learning_rate=args.lr,
         max_steps=args.max_steps,
@@ -208,7 +223,9 @@ def main() -> int:
     summary = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "settings": {"mode": args.mode, "lr": args.lr, "lora_r": args.lora_r, "temperature": args.temperature,
-                     "completion_tokens": args.completion_tokens, "max_steps": args.max_steps, "max_minutes": args.max_minutes, "rewards": args.rewards,
+                     "completion_tokens": args.completion_tokens,
+                     "tools": args.tools, "prompts_per_step": args.prompts_per_step,
+                     "generations": args.generations, "threads": args.threads, "max_steps": args.max_steps, "max_minutes": args.max_minutes, "rewards": args.rewards,
                      "demos": args.demos, "one_shot_preamble": args.one_shot_preamble, "train": args.train, "heldout": args.heldout},
         "heldout_before": report.heldout_before.accuracy if report.heldout_before else None,
         "heldout_after": report.heldout_after.accuracy,

@@ -8,6 +8,9 @@ run is warm-up and not counted. Default: the embedded SmolLM2-135M, 4 prompts x 
 
     .venv/bin/python benchmarks/perf/grpo_step.py --out runs/bench-grpo-step --steps 3
 
+Environment overrides: GRPO_STEP_PROMPTS, GRPO_STEP_GENERATIONS, GRPO_STEP_TOKENS,
+GRPO_STEP_THREADS (torch threads; 0 = torch's default).
+
 Writes ``<out>/results.json`` and prints a table.
 """
 
@@ -30,9 +33,10 @@ from transformers import TrainerCallback
 log = logging.getLogger("grpo_step")
 
 VARIANTS = [("ours", "full"), ("plain", "full"), ("ours", "lora"), ("plain", "lora")]
-PROMPTS_PER_STEP = 4
-GENERATIONS = 4
-COMPLETION_TOKENS = 64
+PROMPTS_PER_STEP = int(os.environ.get("GRPO_STEP_PROMPTS", "4"))
+GENERATIONS = int(os.environ.get("GRPO_STEP_GENERATIONS", "4"))
+COMPLETION_TOKENS = int(os.environ.get("GRPO_STEP_TOKENS", "64"))
+THREADS = int(os.environ.get("GRPO_STEP_THREADS", "0")) or None
 LEARNING_RATE = 1e-5
 LORA_R = 8
 SEED = 0
@@ -63,7 +67,7 @@ def write_data(folder: Path) -> Path:
     from looptool.jsonl import write_jsonl
 
     data = folder / "samples.jsonl"
-    write_jsonl(data, make_task_set(TRAIN_CITIES, 16, seed=1, prefix="train", demos=1))
+    write_jsonl(data, make_task_set(TRAIN_CITIES, 16, seed=1, prefix="train", demos=0))
     return data
 
 
@@ -83,6 +87,7 @@ def run_ours(model: str, mode: str, data: Path, out: Path, steps: int, timer: St
         save_steps=10_000,
         save_final_model=False,
         device="cpu",
+        threads=THREADS,
     )
     run_training(TrainJob(data=data, out=out, settings=settings, model=model, seed=SEED, callbacks=[timer]))
 
@@ -99,6 +104,10 @@ def run_plain(model: str, mode: str, data: Path, out: Path, steps: int, timer: S
     from training.examples import build_example
     from training.rewards import tool_match
 
+    if THREADS:
+        import torch
+
+        torch.set_num_threads(THREADS)
     samples = read_jsonl(data, Sample)
     rows = [build_example(sample, None, max_prompt_tokens=10**9).to_row() for sample in samples]
     tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
@@ -199,6 +208,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "settings": {"prompts_per_step": PROMPTS_PER_STEP, "generations": GENERATIONS,
                      "completion_tokens": COMPLETION_TOKENS, "steps": args.steps, "lora_r": LORA_R,
+                     "threads": THREADS,
                      "model": args.model},
         "results": results,
         "overhead": overhead,
