@@ -114,6 +114,12 @@ def score_cell(benchmark: Benchmark, entries: Sequence[EvalEntry], store: CellSt
     scores = benchmark.score_batch(scored, [outputs[entry.id] for entry in scored])
     summary = benchmark.summarize(scores)
     store.write_scores(scores, summary)
+    failed = [reply.error for entry in scored for reply in outputs[entry.id].replies if reply.error]
+    if failed:
+        log.warning(
+            "%s: %d request(s) were refused by the server and scored wrong (first: %s)",
+            store.path, len(failed), failed[0][:160],
+        )
     return summary
 
 
