@@ -302,9 +302,6 @@ class BenchmarkOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-OptionsT = TypeVar("OptionsT", bound=BenchmarkOptions)
-
-
 class Benchmark(ABC):
     """A benchmark adapter: a fixed pipeline with hooks (see the module docstring).
 

@@ -37,7 +37,7 @@ from benchmarks.base import (
 )
 from benchmarks.runner.chat import OpenAIChatModel
 from benchmarks.runner.settings import EvalSettings
-from benchmarks.runner.store import CellManifest, CellRequest, CellStore
+from benchmarks.runner.store import CellManifest, CellRequest, CellStore, find_cells
 from looptool.logs import console
 
 log = logging.getLogger(__name__)
@@ -242,8 +242,6 @@ def _write_manifest(
 
 def rescore(run_dir: Path) -> list[CellResult]:
     """Re-score every cell of ``run_dir`` from its stored outputs (never queries a model)."""
-    from benchmarks.runner.store import find_cells
-
     cells = find_cells(run_dir)
     if not cells:
         raise FileNotFoundError(f"{run_dir} holds no evaluation cells (cells/*/*/cell.json)")
