@@ -68,9 +68,12 @@ async def run_tool_calls(
     *,
     traces: TraceStore | None = None,
     trace_id: str = "",
-    parallel: bool = True,
+    parallel: bool = False,
 ) -> ToolStepResult:
-    """Run ``calls`` (concurrently when ``parallel``), recording each call and result."""
+    """Run ``calls`` in order (concurrently when ``parallel``), recording each call and result.
+
+    In order by default: the LLM simulator keeps one state summary per dialogue, and two
+    calls answered at the same time would each update it without seeing the other."""
 
     async def one(call: ToolCall) -> ToolResult:
         started = time.time()
