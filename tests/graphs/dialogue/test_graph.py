@@ -241,3 +241,22 @@ def test_irrelevance_knob_hides_the_planned_tools(tmp_path: Path, irrelevance_sh
         assert state["knobs"].irrelevant and not set(planned) & set(offered)
     else:
         assert not state["knobs"].irrelevant and planned == offered
+
+
+def test_tool_with_a_registered_backend_runs_executably(tmp_path: Path) -> None:
+    from graphs.dialogue.tools import backend_tool_specs
+
+    calculate = next(spec for spec in backend_tool_specs() if spec.name == "calculate")
+    harness = Harness(
+        tmp_path,
+        library=[calculate],
+        planner=[plan_json("Compute (3 + 4) * 2")],
+        user=[user_json("What is (3 + 4) * 2?")],
+        assistant=[hermes("calculate", {"expression": "(3 + 4) * 2"}), "It is 14."],
+    )
+    state = harness.run()
+    assert state["stop_reason"] == "plan_complete"
+    assert "14" in state["messages"][2].content
+    assert harness.runners == []  # the simulator was never needed
+    call = harness.traces.events("d1", kind=EventKind.TOOL_CALL)[0]
+    assert call.data["route"] == "calculator"
