@@ -1,4 +1,5 @@
-"""docs/tools.md shows a complete backend example; check it is the tested code and works."""
+"""README.md and docs/tools.md show a complete backend example; check it is the tested code
+and works."""
 
 from __future__ import annotations
 
@@ -17,19 +18,22 @@ from looptool.schema import ToolCall
 from .conftest import InstallOutside
 
 ROOT = Path(__file__).resolve().parents[3]
-DOC = ROOT / "docs" / "tools.md"
+DOCS = (ROOT / "docs" / "tools.md", ROOT / "README.md")
+DOC = DOCS[0]
 EXAMPLE = Path(__file__).with_name("example_weather.py")
 
 
-def block(marker: str) -> str:
-    text = DOC.read_text(encoding="utf-8")
+def block(marker: str, doc: Path = DOC) -> str:
+    text = doc.read_text(encoding="utf-8")
     found = re.search(rf"<!-- {marker}:begin -->\n```\w+\n(.*?)```\n<!-- {marker}:end -->", text, re.S)
-    assert found, f"docs/tools.md has no {marker} block"
+    assert found, f"{doc.name} has no {marker} block"
     return found.group(1)
 
 
-def test_doc_shows_the_example_file_unchanged() -> None:
-    assert block("example").strip() == EXAMPLE.read_text(encoding="utf-8").strip()
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.name)
+def test_doc_shows_the_example_file_unchanged(doc: Path) -> None:
+    assert block("example", doc).strip() == EXAMPLE.read_text(encoding="utf-8").strip()
+    assert block("entry-points", doc) == block("entry-points")
 
 
 def test_documented_entry_point_and_spec_command_work(
