@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what it needs (idempotently) first.
-.PHONY: smoke test lint setup
+.PHONY: smoke test setup
 
 setup:
 	scripts/setup.sh main vllm bfcl
@@ -9,6 +9,3 @@ smoke: setup
 
 test: setup
 	scripts/test.sh
-
-lint: setup
-	.venv/bin/ruff check . && .venv/bin/mypy looptool agents graphs training loop benchmarks
