@@ -306,6 +306,9 @@ def ensure_embedded_model(cache_dir: Path | None = None) -> Path:
     return target
 
 
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
 def resolve_model_path(path_str: str) -> Path:
     """``embedded`` -> the converted embedded model; otherwise a checked model folder."""
     if path_str.strip() == EMBEDDED:
@@ -320,4 +323,6 @@ def resolve_model_path(path_str: str) -> Path:
             f"model folder {path} has no config.json; give a Hugging Face model folder "
             "(or model.path=embedded for the default SmolLM2-135M)"
         )
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        raise EmbeddedModelError(f"model folder {path} has no weights (*.safetensors or *.bin)")
     return path

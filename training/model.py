@@ -11,32 +11,16 @@ from looptool.cli import UserError
 
 log = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
-
-
 def resolve_model_path(name: str) -> Path:
-    """A model folder for ``name``: the embedded SmolLM2 for ``embedded``, else the folder
-    itself, which must hold ``config.json`` and weights."""
-    if name == EMBEDDED:
-        from looptool.embedded import EmbeddedModelError, ensure_embedded_model
+    """A checked model folder for ``name`` (``embedded`` or a Hugging Face causal-LM folder
+    with ``config.json`` and weights); problems become :class:`UserError`."""
+    from looptool.embedded import EmbeddedModelError
+    from looptool.embedded import resolve_model_path as resolve
 
-        try:
-            return Path(ensure_embedded_model())
-        except EmbeddedModelError as error:
-            raise UserError(f"embedded model: {error}") from None
-    path = Path(name).expanduser()
-    if not path.exists():
-        raise UserError(
-            f"model folder {path} does not exist (give a Hugging Face causal-LM folder or 'embedded')"
-        )
-    if not path.is_dir():
-        raise UserError(f"model path {path} is not a folder")
-    if not (path / "config.json").is_file():
-        raise UserError(f"model folder {path} has no config.json; is it a Hugging Face model folder?")
-    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
-        raise UserError(f"model folder {path} has no weights (*.safetensors or *.bin)")
-    return path
+    try:
+        return resolve(name)
+    except EmbeddedModelError as error:
+        raise UserError(str(error)) from None
 
 
 def model_type(path: Path) -> str:

@@ -155,6 +155,9 @@ def test_resolve_model_path(tmp_path: Path, fake_source: list[Path], monkeypatch
     with pytest.raises(EmbeddedModelError, match="no config.json"):
         resolve_model_path(str(tmp_path / "empty"))
     (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(EmbeddedModelError, match="no weights"):
+        resolve_model_path(str(tmp_path / "empty"))
+    (tmp_path / "empty" / "model.safetensors").write_bytes(b"")
     assert resolve_model_path(str(tmp_path / "empty")) == tmp_path / "empty"
 
 
