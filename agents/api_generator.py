@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agents.role_call import RolePrompt
+from looptool.traces import usage_of_error
 
 ROLE = "generator"
 
@@ -462,10 +463,8 @@ def _salvage_truncated(error: BaseException, outcome: GenerationOutcome) -> None
     completion = getattr(error, "completion", None)
     if completion is None:
         return
-    usage = getattr(completion, "usage", None)
-    if usage is not None:
-        outcome.prompt_tokens = getattr(usage, "prompt_tokens", None)
-        outcome.completion_tokens = getattr(usage, "completion_tokens", None)
+    usage = usage_of_error(error)
+    outcome.prompt_tokens, outcome.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     choices = getattr(completion, "choices", None) or []
     if choices:
         outcome.raw_text = _text(getattr(choices[0].message, "content", "") or "")

@@ -23,7 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 from pydantic import BaseModel, ValidationError
 
-from looptool.traces import EventKind, TraceStore, usage_of
+from looptool.traces import EventKind, TokenUsage, TraceStore, usage_of, usage_of_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -69,6 +69,7 @@ def _record(
     reply: AIMessage | None,
     started: float,
     extra: dict[str, Any],
+    usage: TokenUsage | None = None,
 ) -> None:
     if binding.traces is None or not binding.trace_id:
         return
@@ -81,7 +82,7 @@ def _record(
         content=_as_text(reply.content) if reply is not None else "",
         data=data,
         started_at=started,
-        usage=usage_of(reply) if reply is not None else None,
+        usage=usage_of(reply) if reply is not None else usage,
     )
 
 
@@ -100,7 +101,8 @@ async def call_text(binding: RoleBinding, node: str, messages: ChatDicts) -> str
     try:
         reply = await _invoke(binding, messages)
     except Exception as error:
-        _record(binding, node, messages, None, started, {"error": f"{type(error).__name__}: {error}"})
+        _record(binding, node, messages, None, started, {"error": f"{type(error).__name__}: {error}"},
+                usage=usage_of_error(error))
         raise
     _record(binding, node, messages, reply, started, {})
     return _as_text(reply.content)
@@ -155,7 +157,8 @@ async def call_structured(
         try:
             reply = await _invoke(binding, conversation, **kwargs)
         except Exception as error:
-            _record(binding, node, conversation, None, started, {"error": f"{type(error).__name__}: {error}"})
+            _record(binding, node, conversation, None, started, {"error": f"{type(error).__name__}: {error}"},
+                    usage=usage_of_error(error))
             if type(error).__name__ != "LengthFinishReasonError":
                 raise
             # the structured reply ran into max_tokens: ask again, like any unusable reply

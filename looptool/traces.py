@@ -166,6 +166,15 @@ def usage_of(message: Any) -> TokenUsage:
     return TokenUsage()
 
 
+def usage_of_error(error: BaseException) -> TokenUsage:
+    """Token counts an error still carries: openai's ``LengthFinishReasonError`` (a structured
+    reply cut off at ``max_tokens``) keeps the completion, and the server did the work."""
+    usage = getattr(getattr(error, "completion", None), "usage", None)
+    if usage is None:
+        return TokenUsage()
+    return TokenUsage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+
+
 @dataclass
 class Span:
     """A timed event being recorded; fill its fields inside ``with store.span(...)``."""
