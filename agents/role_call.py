@@ -120,8 +120,9 @@ def response_format_for(schema: type[BaseModel], method: StructuredMethod) -> di
     return None
 
 
-def parse_structured(text: str, schema: type[ModelT]) -> ModelT:
-    """Parse a JSON reply (code fences tolerated) as ``schema``; raises ValueError."""
+def parse_json_object(text: str) -> dict[str, Any]:
+    """The JSON object in a model reply (code fences and surrounding prose tolerated);
+    raises ValueError saying what is wrong."""
     body = _FENCE.sub("", text.strip()).strip()
     if not body.startswith("{"):
         start, end = body.find("{"), body.rfind("}")
@@ -132,6 +133,14 @@ def parse_structured(text: str, schema: type[ModelT]) -> ModelT:
         data = json.loads(body)
     except json.JSONDecodeError as error:
         raise ValueError(f"the reply is not valid JSON: {error.msg} at offset {error.pos}") from None
+    if not isinstance(data, dict):
+        raise ValueError("the reply is not a JSON object")
+    return data
+
+
+def parse_structured(text: str, schema: type[ModelT]) -> ModelT:
+    """Parse a JSON reply (code fences tolerated) as ``schema``; raises ValueError."""
+    data = parse_json_object(text)
     try:
         return schema.model_validate(data)
     except ValidationError as error:

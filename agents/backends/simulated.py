@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 import time
 from typing import Any, Literal
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.backends.base import ToolResult
 from agents.backends.executor import describe_schema_errors, error_result
 from agents.backends.settings import SimulatorSettings, ToolsSettings
+from agents.role_call import parse_json_object
 from looptool.config import LoopToolConfig
 from looptool.schema import ToolCall, ToolSpec
 
@@ -115,7 +115,6 @@ def reply_schema(spec: ToolSpec) -> dict[str, Any]:
     }
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
 def _text_of(message: BaseMessage) -> str:
@@ -123,23 +122,6 @@ def _text_of(message: BaseMessage) -> str:
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-
-
-def parse_json_object(text: str) -> dict[str, Any]:
-    """The JSON object in a model reply (code fences and surrounding prose tolerated)."""
-    body = _FENCE.sub("", text.strip()).strip()
-    if not body.startswith("{"):
-        start, end = body.find("{"), body.rfind("}")
-        if start < 0 or end <= start:
-            raise ValueError("the reply contains no JSON object")
-        body = body[start : end + 1]
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"the reply is not valid JSON: {error.msg} at offset {error.pos}") from None
-    if not isinstance(data, dict):
-        raise ValueError("the reply is not a JSON object")
-    return data
 
 
 def _usage(message: BaseMessage | None) -> tuple[int, int]:
