@@ -73,6 +73,7 @@ def model_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (folder / "model.safetensors").write_bytes(b"")  # the launcher only checks it is there
     return folder
 
 
@@ -152,6 +153,9 @@ def test_model_folder_errors_are_clear(tmp_path: Path) -> None:
         VllmServer.from_settings(ServeSettings(), model_path=tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no config.json"):
+        VllmServer.from_settings(ServeSettings(), model_path=tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="no weights"):
         VllmServer.from_settings(ServeSettings(), model_path=tmp_path / "empty")
 
 
