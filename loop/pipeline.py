@@ -98,13 +98,17 @@ def _evaluate(config: LoopToolConfig, eval_dir: Path, label: str, base_url: str,
     asyncio.run(run_plans(plans, eval_dir))
 
 
-def _trained_model(train_dir: Path) -> str:
+def _record_training(report: PipelineReport, train_dir: Path) -> str:
+    """Fill the report from ``train_report.json`` and return the trained model's folder."""
     from training.report import REPORT_NAME, TrainReport
 
-    report = TrainReport.model_validate_json((train_dir / REPORT_NAME).read_text(encoding="utf-8"))
-    if not report.final_model:
+    train = TrainReport.model_validate_json((train_dir / REPORT_NAME).read_text(encoding="utf-8"))
+    if not train.final_model:
         raise PipelineError(f"training in {train_dir} wrote no final model (train.save_final_model is off)")
-    return report.final_model
+    report.trained_model = train.final_model
+    report.train_steps = train.steps
+    report.heldout_accuracy_after = train.heldout_after.accuracy
+    return train.final_model
 
 
 def run_pipeline(config: LoopToolConfig, run: RunDir) -> PipelineReport:
@@ -155,9 +159,7 @@ def run_pipeline(config: LoopToolConfig, run: RunDir) -> PipelineReport:
                     seed=train_settings.seed if train_settings.seed is not None else config.run.seed,
                 )
             )
-    trained = _trained_model(train_dir)
-    report.trained_model = trained
-    _fill_training(report, train_dir)
+    trained = _record_training(report, train_dir)
 
     if settings.evaluate:
         with _timed(report, run, "eval_trained") as todo:
@@ -174,14 +176,6 @@ def _count_lines(path: Path) -> int:
         return 0
     with path.open(encoding="utf-8") as stream:
         return sum(1 for line in stream if line.strip())
-
-
-def _fill_training(report: PipelineReport, train_dir: Path) -> None:
-    from training.report import REPORT_NAME, TrainReport
-
-    train = TrainReport.model_validate_json((train_dir / REPORT_NAME).read_text(encoding="utf-8"))
-    report.train_steps = train.steps
-    report.heldout_accuracy_after = train.heldout_after.accuracy
 
 
 def _write_results(eval_dir: Path) -> Path:

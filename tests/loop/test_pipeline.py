@@ -66,8 +66,7 @@ class Recorder:
         monkeypatch.setattr(dialogue_run, "run_dialogue_synthesis", synthesize)
         monkeypatch.setattr(trainer, "run_training", train)
         monkeypatch.setattr(pipeline, "_evaluate", lambda config, eval_dir, label, url, ckpt: recorder.events.append(f"eval:{label}"))
-        monkeypatch.setattr(pipeline, "_trained_model", lambda train_dir: str(recorder.model_dir))
-        monkeypatch.setattr(pipeline, "_fill_training", lambda report, train_dir: None)
+        monkeypatch.setattr(pipeline, "_record_training", lambda report, train_dir: str(recorder.model_dir))
         monkeypatch.setattr(pipeline, "_write_results", lambda eval_dir: eval_dir / "results.json")
 
 
