@@ -23,7 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from agents.role_call import RolePrompt
+from looptool.agents.role_call import RolePrompt
 from looptool.traces import usage_of_error
 
 ROLE = "generator"

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.role_call import RoleBinding, RolePrompt, call_text
+from looptool.agents.role_call import RoleBinding, RolePrompt, call_text
 from looptool.codecs import ParseResult, parse_hermes, render_hermes
 from looptool.prompts import chat_messages
 from looptool.schema import Message, Role, ToolCall, ToolSpec

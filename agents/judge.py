@@ -8,8 +8,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.role_call import RoleBinding, RolePrompt, call_structured, describe_tools
-from agents.user_sim import transcript
+from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured, describe_tools
+from looptool.agents.user_sim import transcript
 from looptool.codecs import render_hermes
 from looptool.schema import Message, ToolSpec
 

@@ -2,8 +2,8 @@
 
 Interface (what the other modules use)::
 
-    from agents.llm import make_chat_model, OpenAICompatClient
-    from agents.usage import UsageRecorder
+    from looptool.agents.llm import make_chat_model, OpenAICompatClient
+    from looptool.agents.usage import UsageRecorder
 
     usage = UsageRecorder()
     judge = make_chat_model(config.roles.judge, usage=usage, role_name="judge")
@@ -54,7 +54,7 @@ import httpx
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from agents.usage import UsageRecord, UsageRecorder
+from looptool.agents.usage import UsageRecord, UsageRecorder
 from looptool.config import LoopToolConfig, RoleSettings
 
 log = logging.getLogger(__name__)

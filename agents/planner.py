@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from agents.role_call import RoleBinding, RolePrompt, call_structured, describe_tools
+from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured, describe_tools
 from looptool.schema import Plan, ToolSpec
 
 PLANNER_PROMPT = RolePrompt(

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.backends.base import ToolResult, ToolRunner
-from agents.backends.executor import error_result
-from agents.backends.toolbox import SIMULATED, Toolbox, build_toolbox
+from looptool.agents.backends.base import ToolResult, ToolRunner
+from looptool.agents.backends.executor import error_result
+from looptool.agents.backends.toolbox import SIMULATED, Toolbox, build_toolbox
 from looptool.schema import Message, ToolCall, ToolSpec
 from looptool.traces import EventKind, TokenUsage, TraceStore
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from agents.backends.registry import REGISTRY, UnknownBackendError
-from agents.tool_import.library import read_library, write_library
-from agents.tool_import.loader import import_paths
+from looptool.agents.backends.registry import REGISTRY, UnknownBackendError
+from looptool.agents.tool_import.library import read_library, write_library
+from looptool.agents.tool_import.loader import import_paths
 from looptool.cli import UserError
 from looptool.jsonl import write_jsonl
 from looptool.logs import console

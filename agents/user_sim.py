@@ -12,7 +12,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.role_call import RoleBinding, RolePrompt, call_structured
+from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured
 from looptool.schema import Message, Role
 
 USER_PROMPT = RolePrompt(

@@ -382,7 +382,7 @@ class Benchmark(ABC):
 
 BenchmarkT = TypeVar("BenchmarkT", bound=type[Benchmark])
 
-BUILTIN_MODULES: tuple[str, ...] = ("benchmarks.bfcl", "benchmarks.acebench")
+BUILTIN_MODULES: tuple[str, ...] = ("looptool.benchmarks.bfcl", "looptool.benchmarks.acebench")
 ENTRY_POINT_GROUP = "looptool.benchmarks"
 
 _REGISTRY: dict[str, type[Benchmark]] = {}

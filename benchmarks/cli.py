@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, benchmark_names
-from benchmarks.runner.engine import (
+from looptool.benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, benchmark_names
+from looptool.benchmarks.runner.engine import (
     CellPlan,
     CellResult,
     EvalAborted,
@@ -18,8 +18,8 @@ from benchmarks.runner.engine import (
     rescore,
     run_plans,
 )
-from benchmarks.runner.report import cell_reports, print_tables, write_results
-from benchmarks.runner.settings import CheckpointSpec, EvalSettings
+from looptool.benchmarks.runner.report import cell_reports, print_tables, write_results
+from looptool.benchmarks.runner.settings import CheckpointSpec, EvalSettings
 from looptool.cli import UserError, add_config_arguments, start_run
 from looptool.config import LoopToolConfig
 from looptool.logs import setup_logging
@@ -209,7 +209,7 @@ def _rescore_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(args: argparse.Namespace) -> int:
-    from benchmarks.base import get_benchmark_class
+    from looptool.benchmarks.base import get_benchmark_class
     from looptool.logs import console
 
     for name in benchmark_names():

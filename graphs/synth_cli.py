@@ -29,7 +29,7 @@ def _check_servers(config: Any, roles: list[str]) -> None:
     """Fail fast, naming the URL, when a role's model server does not answer."""
     import asyncio
 
-    from agents.llm import LLMConfigError, OpenAICompatClient, role_settings
+    from looptool.agents.llm import LLMConfigError, OpenAICompatClient, role_settings
 
     async def probe(role: str) -> None:
         try:
@@ -61,9 +61,9 @@ def _check_servers(config: Any, roles: list[str]) -> None:
 
 
 def _synth_dialogues(args: argparse.Namespace) -> int:
-    from agents.backends.settings import ToolsSettings
-    from graphs.dialogue.config import DialogueSynthSettings
-    from graphs.dialogue.run import run_dialogue_synthesis
+    from looptool.agents.backends.settings import ToolsSettings
+    from looptool.graphs.dialogue.config import DialogueSynthSettings
+    from looptool.graphs.dialogue.run import run_dialogue_synthesis
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
@@ -91,13 +91,13 @@ def _synth_dialogues(args: argparse.Namespace) -> int:
 
 
 def _synth_apis(args: argparse.Namespace) -> int:
-    from graphs.api_synthesis.run import run_api_synthesis
+    from looptool.graphs.api_synthesis.run import run_api_synthesis
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     existing: list[Any] = []
     if args.tools is not None:
-        from graphs.dialogue.tools import load_tool_library
+        from looptool.graphs.dialogue.tools import load_tool_library
 
         if not Path(args.tools).is_file():
             raise UserError(f"--tools: {args.tools} is not a file")

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from loop.pipeline import PipelineError, run_pipeline
+    from looptool.loop.pipeline import PipelineError, run_pipeline
 
     config, run = start_run(args, run_name="pipeline")
     try:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from loop.settings import PipelineSettings
 from looptool.config import LoopToolConfig
 from looptool.jsonl import read_jsonl, write_json_atomic
+from looptool.loop.settings import PipelineSettings
 from looptool.rundir import RunDir
 from looptool.schema import Sample
 
@@ -88,9 +88,9 @@ def _serving(config: LoopToolConfig, model_path: str, log_path: Path) -> Iterato
 
 
 def _evaluate(config: LoopToolConfig, eval_dir: Path, label: str, base_url: str, checkpoint: str) -> None:
-    from benchmarks.base import ModelEndpoint
-    from benchmarks.runner.engine import plan_cells, run_plans
-    from benchmarks.runner.settings import EvalSettings
+    from looptool.benchmarks.base import ModelEndpoint
+    from looptool.benchmarks.runner.engine import plan_cells, run_plans
+    from looptool.benchmarks.runner.settings import EvalSettings
 
     settings = config.section("eval", EvalSettings)
     endpoint = ModelEndpoint(label=label, base_url=base_url, model=config.model.served_name)
@@ -100,7 +100,7 @@ def _evaluate(config: LoopToolConfig, eval_dir: Path, label: str, base_url: str,
 
 def _record_training(report: PipelineReport, train_dir: Path) -> str:
     """Fill the report from ``train_report.json`` and return the trained model's folder."""
-    from training.report import REPORT_NAME, TrainReport
+    from looptool.training.report import REPORT_NAME, TrainReport
 
     train = TrainReport.model_validate_json((train_dir / REPORT_NAME).read_text(encoding="utf-8"))
     if not train.final_model:
@@ -113,10 +113,10 @@ def _record_training(report: PipelineReport, train_dir: Path) -> str:
 
 def run_pipeline(config: LoopToolConfig, run: RunDir) -> PipelineReport:
     """Run (or resume) every stage; returns the report also written to the run folder."""
-    from graphs.dialogue.run import run_dialogue_synthesis
     from looptool.embedded import resolve_model_path
-    from training.settings import TrainSettings
-    from training.trainer import TrainJob, run_training
+    from looptool.graphs.dialogue.run import run_dialogue_synthesis
+    from looptool.training.settings import TrainSettings
+    from looptool.training.trainer import TrainJob, run_training
 
     settings = config.section("pipeline", PipelineSettings)
     base_model = str(resolve_model_path(config.model.path))
@@ -180,8 +180,8 @@ def _count_lines(path: Path) -> int:
 
 def _write_results(eval_dir: Path) -> Path:
     """Re-score every stored cell (base and trained) into one results table and chart."""
-    from benchmarks.runner.engine import rescore
-    from benchmarks.runner.report import cell_reports, print_tables, write_results
+    from looptool.benchmarks.runner.engine import rescore
+    from looptool.benchmarks.runner.report import cell_reports, print_tables, write_results
 
     reports = cell_reports(rescore(eval_dir))
     print_tables(reports)

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from looptool import __version__
 from looptool.config import ConfigError, LoopToolConfig, load_config
 from looptool.logs import setup_logging
 from looptool.rundir import RunDir
@@ -17,22 +18,22 @@ log = logging.getLogger("looptool")
 
 COMMAND_MODULES = (
     "looptool.serve_cli",
-    "agents.tools_cli",
-    "graphs.synth_cli",
-    "training.cli",
-    "benchmarks.cli",
-    "loop.cli",
+    "looptool.agents.tools_cli",
+    "looptool.graphs.synth_cli",
+    "looptool.training.cli",
+    "looptool.benchmarks.cli",
+    "looptool.loop.cli",
 )
 
 # Modules that register config sections (``register_section``); all are imported before a
 # recipe is validated, so any command accepts a whole recipe.
 SECTION_MODULES = (
-    "agents.backends.settings",
-    "graphs.api_synthesis.settings",
-    "graphs.dialogue.config",
-    "training.settings",
-    "benchmarks.runner.settings",
-    "loop.settings",
+    "looptool.agents.backends.settings",
+    "looptool.graphs.api_synthesis.settings",
+    "looptool.graphs.dialogue.config",
+    "looptool.training.settings",
+    "looptool.benchmarks.runner.settings",
+    "looptool.loop.settings",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -76,7 +77,8 @@ def start_run(args: argparse.Namespace, *, run_name: str) -> tuple[LoopToolConfi
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="looptool", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--version", action="version", version=f"looptool {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)

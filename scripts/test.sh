@@ -8,7 +8,7 @@ if [[ "${LOOPTOOL_SKIP_LINT:-0}" != 1 ]]; then
   echo "[test] ruff"
   .venv/bin/ruff check .
   echo "[test] mypy"
-  .venv/bin/mypy looptool agents graphs training loop benchmarks
+  scripts/typecheck.sh
 fi
 echo "[test] pytest"
 exec .venv/bin/python -m pytest -q --durations=20 "$@"

@@ -3,6 +3,6 @@
 Importing the package registers the ``train`` config section.
 """
 
-from training.settings import LoraSettings, TrainSettings
+from looptool.training.settings import LoraSettings, TrainSettings
 
 __all__ = ["LoraSettings", "TrainSettings"]

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from looptool.cli import UserError, add_config_arguments, start_run
-from training.settings import TrainSettings
+from looptool.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from training.trainer import TrainingInterrupted, TrainJob, run_training
+    from looptool.training.trainer import TrainingInterrupted, TrainJob, run_training
 
     if not Path(args.data).is_file():
         raise UserError(f"data file {args.data} does not exist")

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from looptool.logs import console
-from training.examples import GRPOExample
-from training.rewards import score_tool_match
+from looptool.training.examples import GRPOExample
+from looptool.training.rewards import score_tool_match
 
 log = logging.getLogger(__name__)
 

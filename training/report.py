@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from looptool.jsonl import write_json_atomic
-from training.evaluate import HeldoutResult
+from looptool.training.evaluate import HeldoutResult
 
 REPORT_NAME = "train_report.json"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from looptool.codecs import parse_hermes, tool_calls_match
 from looptool.schema import ToolCall
-from training.examples import decode_label_calls
+from looptool.training.examples import decode_label_calls
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,15 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from looptool.cli import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
-from training.batching import BatchPlan, plan_batches
-from training.data import Split, load_samples, split_heldout
-from training.evaluate import HeldoutResult, heldout_accuracy
-from training.examples import ExampleSet, build_examples
-from training.model import load_tokenizer, model_type, resolve_model_path
-from training.progress import RichProgressCallback
-from training.report import REPORT_NAME, DataCounts, TrainReport, peak_memory, reward_curve
-from training.rewards import UnknownRewardError, get_rewards
-from training.settings import TrainSettings
+from looptool.training.batching import BatchPlan, plan_batches
+from looptool.training.data import Split, load_samples, split_heldout
+from looptool.training.evaluate import HeldoutResult, heldout_accuracy
+from looptool.training.examples import ExampleSet, build_examples
+from looptool.training.model import load_tokenizer, model_type, resolve_model_path
+from looptool.training.progress import RichProgressCallback
+from looptool.training.report import REPORT_NAME, DataCounts, TrainReport, peak_memory, reward_curve
+from looptool.training.rewards import UnknownRewardError, get_rewards
+from looptool.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ runs on the executable backend registered for it when one fits, else on the simu
 
 Minimal example::
 
-    from agents.backends import ToolBackend, ToolError, register_backend
+    from looptool.agents.backends import ToolBackend, ToolError, register_backend
 
     @register_backend("counter")
     class Counter(ToolBackend):
@@ -43,7 +43,7 @@ Minimal example::
 See ``docs/tools.md`` for the full guide.
 """
 
-from agents.backends.base import (
+from looptool.agents.backends.base import (
     BackendDefinitionError,
     ToolBackend,
     ToolError,
@@ -51,8 +51,8 @@ from agents.backends.base import (
     ToolRunner,
     not_a_tool,
 )
-from agents.backends.executor import error_result, execute_tool_call
-from agents.backends.registry import (
+from looptool.agents.backends.executor import error_result, execute_tool_call
+from looptool.agents.backends.registry import (
     ENTRY_POINT_GROUP,
     REGISTRY,
     BackendInfo,
@@ -63,8 +63,13 @@ from agents.backends.registry import (
     list_backends,
     register_backend,
 )
-from agents.backends.specs import backend_tools, parse_docstring, type_to_schema
-from agents.backends.toolbox import SIMULATED, Toolbox, build_toolbox, executable_backend_for
+from looptool.agents.backends.specs import backend_tools, parse_docstring, type_to_schema
+from looptool.agents.backends.toolbox import (
+    SIMULATED,
+    Toolbox,
+    build_toolbox,
+    executable_backend_for,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -141,13 +141,13 @@ class ToolBackend:
     @classmethod
     def tool_specs(cls) -> list[ToolSpec]:
         """The specs of this backend's tools, derived from the code (cached per class)."""
-        from agents.backends.specs import backend_tools
+        from looptool.agents.backends.specs import backend_tools
 
         return [tool.spec for tool in backend_tools(cls).values()]
 
     def execute(self, call: ToolCall) -> ToolResult:
         """Run one call; never raises (errors come back as an error result)."""
-        from agents.backends.executor import execute_tool_call
+        from looptool.agents.backends.executor import execute_tool_call
 
         return execute_tool_call(self, call)
 

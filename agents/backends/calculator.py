@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agents.backends.base import ToolBackend, ToolError
-from agents.backends.registry import register_backend
+from looptool.agents.backends.base import ToolBackend, ToolError
+from looptool.agents.backends.registry import register_backend
 
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 1000

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.backends.base import ToolBackend, ToolError
-from agents.backends.registry import register_backend
+from looptool.agents.backends.base import ToolBackend, ToolError
+from looptool.agents.backends.registry import register_backend
 
 Priority = Literal["low", "medium", "high"]
 

@@ -17,8 +17,8 @@ import jsonschema
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from agents.backends.base import BackendDefinitionError, ToolBackend, ToolError, ToolResult
-from agents.backends.specs import BackendTool, backend_tools
+from looptool.agents.backends.base import BackendDefinitionError, ToolBackend, ToolError, ToolResult
+from looptool.agents.backends.specs import BackendTool, backend_tools
 from looptool.schema import ToolCall
 
 log = logging.getLogger(__name__)

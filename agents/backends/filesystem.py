@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.backends.base import ToolBackend, ToolError
-from agents.backends.registry import register_backend
+from looptool.agents.backends.base import ToolBackend, ToolError
+from looptool.agents.backends.registry import register_backend
 
 MAX_FILE_CHARS = 1_000_000
 MAX_TOTAL_CHARS = 10_000_000

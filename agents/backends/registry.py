@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar
 
-from agents.backends.base import BackendDefinitionError, ToolBackend
-from agents.backends.specs import backend_tools
+from looptool.agents.backends.base import BackendDefinitionError, ToolBackend
+from looptool.agents.backends.specs import backend_tools
 from looptool.schema import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ ENTRY_POINT_GROUP = "looptool.backends"
 
 #: Modules of the backends that ship with LoopTool (imported on first lookup).
 BUILTIN_MODULES: tuple[str, ...] = (
-    "agents.backends.calculator",
-    "agents.backends.filesystem",
-    "agents.backends.calendar",
+    "looptool.agents.backends.calculator",
+    "looptool.agents.backends.filesystem",
+    "looptool.agents.backends.calendar",
 )
 
 B = TypeVar("B", bound=type[ToolBackend])

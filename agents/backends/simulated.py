@@ -30,10 +30,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.backends.base import ToolResult
-from agents.backends.executor import describe_schema_errors, error_result
-from agents.backends.settings import SimulatorSettings, ToolsSettings
-from agents.role_call import parse_json_object
+from looptool.agents.backends.base import ToolResult
+from looptool.agents.backends.executor import describe_schema_errors, error_result
+from looptool.agents.backends.settings import SimulatorSettings, ToolsSettings
+from looptool.agents.role_call import parse_json_object
 from looptool.config import LoopToolConfig
 from looptool.schema import ToolCall, ToolSpec
 
@@ -174,7 +174,7 @@ class SimulatedBackend:
         """
         settings = config.section("tools", ToolsSettings).simulator
         if model is None:
-            from agents.llm import make_chat_model
+            from looptool.agents.llm import make_chat_model
 
             model = make_chat_model(config, settings.role, usage=usage)
         return cls(tools, model, settings=settings, scenario=scenario)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from agents.backends.base import BackendDefinitionError, ToolBackend, is_marked_not_a_tool
+from looptool.agents.backends.base import BackendDefinitionError, ToolBackend, is_marked_not_a_tool
 from looptool.schema import ToolSpec
 
 _SECTION = re.compile(

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.backends.base import ToolBackend, ToolResult, ToolRunner
-from agents.backends.executor import error_result
-from agents.backends.registry import REGISTRY, BackendRegistry
+from looptool.agents.backends.base import ToolBackend, ToolResult, ToolRunner
+from looptool.agents.backends.executor import error_result
+from looptool.agents.backends.registry import REGISTRY, BackendRegistry
 from looptool.schema import ToolCall, ToolSpec
 
 log = logging.getLogger(__name__)

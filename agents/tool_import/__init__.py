@@ -11,8 +11,8 @@ with a different schema -> renamed ``<name>__<hash>`` with a warning.
 CLI: ``looptool tools import PATH... --output tools.jsonl``.
 """
 
-from agents.tool_import.functions import bfcl_to_json_schema, convert_function
-from agents.tool_import.library import (
+from looptool.agents.tool_import.functions import bfcl_to_json_schema, convert_function
+from looptool.agents.tool_import.library import (
     ImportIssue,
     ImportReport,
     LibraryBuilder,
@@ -22,8 +22,8 @@ from agents.tool_import.library import (
     read_library,
     write_library,
 )
-from agents.tool_import.loader import expand_paths, import_file, import_paths
-from agents.tool_import.openapi import import_openapi_document, sanitize_name
+from looptool.agents.tool_import.loader import expand_paths, import_file, import_paths
+from looptool.agents.tool_import.openapi import import_openapi_document, sanitize_name
 
 __all__ = [
     "ImportIssue",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.tool_import.library import ImportIssue, Provenance, SourceFormat
+from looptool.agents.tool_import.library import ImportIssue, Provenance, SourceFormat
 from looptool.schema import SpecError, ToolSpec, load_tool_spec
 
 #: BFCL / Python / Java / JavaScript type names -> JSON Schema type (None = any value).

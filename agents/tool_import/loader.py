@@ -17,15 +17,15 @@ from typing import Any, Literal
 
 import yaml
 
-from agents.tool_import.functions import import_function_document
-from agents.tool_import.library import (
+from looptool.agents.tool_import.functions import import_function_document
+from looptool.agents.tool_import.library import (
     ImportIssue,
     ImportReport,
     LibraryBuilder,
     LibraryTool,
     Provenance,
 )
-from agents.tool_import.openapi import import_openapi_document
+from looptool.agents.tool_import.openapi import import_openapi_document
 from looptool.schema import ToolSpec
 
 log = logging.getLogger(__name__)

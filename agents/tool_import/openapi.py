@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.tool_import.library import ImportIssue, Provenance
+from looptool.agents.tool_import.library import ImportIssue, Provenance
 from looptool.schema import SpecError, ToolSpec, load_tool_spec
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

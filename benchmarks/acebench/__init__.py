@@ -2,6 +2,6 @@
 scorers, the agent episodes against the simulated APIs, and the benchmark adapter
 (registered as ``acebench`` in :mod:`benchmarks.base`'s registry on import)."""
 
-from benchmarks.acebench.adapter import AceBench, AceBenchOptions
+from looptool.benchmarks.acebench.adapter import AceBench, AceBenchOptions
 
 __all__ = ["AceBench", "AceBenchOptions"]

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 
-from agents.backends.acebench import AceEnvironment, load_initial_state
-from benchmarks.acebench.categories import (
+from looptool.agents.backends.acebench import AceEnvironment, load_initial_state
+from looptool.benchmarks.acebench.categories import (
     GROUPS,
     LANGUAGES,
     STEMS,
@@ -29,18 +29,18 @@ from benchmarks.acebench.categories import (
     kind_of,
     split_category,
 )
-from benchmarks.acebench.data import AceItem, load_stem_payloads
-from benchmarks.acebench.episodes import (
+from looptool.benchmarks.acebench.data import AceItem, load_stem_payloads
+from looptool.benchmarks.acebench.episodes import (
     LLMUser,
     SimulatedUser,
     run_multi_step,
     run_multi_turn,
     run_prompt_record,
 )
-from benchmarks.acebench.paths import derived_state_file, resolve_data_dir
-from benchmarks.acebench.scoring import ItemScore, score_agent_item, score_prompt_item
-from benchmarks.acebench.summary import summarize_scores
-from benchmarks.base import (
+from looptool.benchmarks.acebench.paths import derived_state_file, resolve_data_dir
+from looptool.benchmarks.acebench.scoring import ItemScore, score_agent_item, score_prompt_item
+from looptool.benchmarks.acebench.summary import summarize_scores
+from looptool.benchmarks.base import (
     Benchmark,
     BenchmarkOptions,
     BenchmarkSummary,
@@ -172,7 +172,7 @@ class AceBench(Benchmark):
             key = (tuple(settings.base_urls), settings.model)
             chat_model = self._user_models.get(key)
             if chat_model is None:
-                from agents.llm import make_chat_model
+                from looptool.agents.llm import make_chat_model
 
                 chat_model = self._user_models[key] = make_chat_model(settings, role_name="user_sim")
         return LLMUser(chat_model, item.language, item.agent.question)

@@ -11,8 +11,8 @@ import math
 import re
 from typing import Any
 
-from agents.backends.acebench.environment import CLASS_ALIASES
-from benchmarks.acebench.decode import decode_strict
+from looptool.agents.backends.acebench.environment import CLASS_ALIASES
+from looptool.benchmarks.acebench.decode import decode_strict
 from looptool.codecs import tool_calls_match
 
 State = list[dict[str, dict[str, Any]]]

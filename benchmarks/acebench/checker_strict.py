@@ -14,7 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from benchmarks.acebench.checker_upstream import Verdict, alternatives, normalize, strip_suffix
+from looptool.benchmarks.acebench.checker_upstream import (
+    Verdict,
+    alternatives,
+    normalize,
+    strip_suffix,
+)
 from looptool.schema import ToolCall
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmarks.acebench.categories import MULTI_TURN, Kind, Language, kind_of
-from benchmarks.acebench.paths import AceBenchDataError, language_dir
+from looptool.benchmarks.acebench.categories import MULTI_TURN, Kind, Language, kind_of
+from looptool.benchmarks.acebench.paths import AceBenchDataError, language_dir
 
 
 class PromptRecord(BaseModel):

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agents.backends.acebench import AceEnvironment
-from benchmarks.acebench.data import AgentRecord, PromptRecord
-from benchmarks.acebench.decode import decode_strict
-from benchmarks.acebench.prompts import (
+from looptool.agents.backends.acebench import AceEnvironment
+from looptool.benchmarks.acebench.data import AgentRecord, PromptRecord
+from looptool.benchmarks.acebench.decode import decode_strict
+from looptool.benchmarks.acebench.prompts import (
     FINISH,
     NO_QUESTIONS,
     USER_OPENING,
@@ -29,8 +29,8 @@ from benchmarks.acebench.prompts import (
     normal_messages,
     user_sim_system_prompt,
 )
-from benchmarks.acebench.tools import openai_tools
-from benchmarks.base import ChatModel, ModelReply
+from looptool.benchmarks.acebench.tools import openai_tools
+from looptool.benchmarks.base import ChatModel, ModelReply
 from looptool.codecs import render_python
 from looptool.schema import ToolCall
 
@@ -75,7 +75,7 @@ class LLMUser:
     """
 
     def __init__(self, chat_model: Any, language: str, instruction: str, *, role: str = "user_sim") -> None:
-        from agents.role_call import RoleBinding
+        from looptool.agents.role_call import RoleBinding
 
         self.binding = RoleBinding(model=chat_model, role=role)
         self.messages: list[dict[str, str]] = [
@@ -84,7 +84,7 @@ class LLMUser:
         ]
 
     async def _next(self) -> str:
-        from agents.role_call import call_text
+        from looptool.agents.role_call import call_text
 
         text = (await call_text(self.binding, "acebench_user", self.messages)).strip()
         self.messages.append({"role": "assistant", "content": text})

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.acebench.checker_strict import answer_name
-from benchmarks.acebench.checker_upstream import alternatives, strip_suffix
-from benchmarks.acebench.data import AceItem
-from benchmarks.acebench.special import gold_special_text
-from benchmarks.base import EntryOutput, ModelReply, TurnOutput
+from looptool.benchmarks.acebench.checker_strict import answer_name
+from looptool.benchmarks.acebench.checker_upstream import alternatives, strip_suffix
+from looptool.benchmarks.acebench.data import AceItem
+from looptool.benchmarks.acebench.special import gold_special_text
+from looptool.benchmarks.base import EntryOutput, ModelReply, TurnOutput
 from looptool.codecs import render_python
 from looptool.schema import ToolCall
 

@@ -9,18 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.acebench.agent_score import (
+from looptool.benchmarks.acebench.agent_score import (
     end_state_strict,
     end_state_upstream,
     process_accuracy,
 )
-from benchmarks.acebench.categories import Kind
-from benchmarks.acebench.checker_strict import check_normal_strict
-from benchmarks.acebench.checker_upstream import Verdict, check_normal
-from benchmarks.acebench.data import AceItem, Turn
-from benchmarks.acebench.decode import decode_strict, decode_upstream
-from benchmarks.acebench.special import check_special
-from benchmarks.base import ModelReply
+from looptool.benchmarks.acebench.categories import Kind
+from looptool.benchmarks.acebench.checker_strict import check_normal_strict
+from looptool.benchmarks.acebench.checker_upstream import Verdict, check_normal
+from looptool.benchmarks.acebench.data import AceItem, Turn
+from looptool.benchmarks.acebench.decode import decode_strict, decode_upstream
+from looptool.benchmarks.acebench.special import check_special
+from looptool.benchmarks.base import ModelReply
 
 MODES = ("upstream", "strict")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.acebench.checker_upstream import Verdict
+from looptool.benchmarks.acebench.checker_upstream import Verdict
 
 INCOMPLETE_MARK = "Missing necessary parameters"
 ERROR_MARK = "There is incorrect value"

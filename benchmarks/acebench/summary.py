@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from benchmarks.acebench.categories import (
+from looptool.benchmarks.acebench.categories import (
     AGENT,
     ATOM,
     LANGUAGES,
@@ -25,8 +25,8 @@ from benchmarks.acebench.categories import (
     SUMMARY_WEIGHTS,
     category_name,
 )
-from benchmarks.acebench.scoring import MODES
-from benchmarks.base import BenchmarkSummary, EntryScore, SummaryRow
+from looptool.benchmarks.acebench.scoring import MODES
+from looptool.benchmarks.base import BenchmarkSummary, EntryScore, SummaryRow
 
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "atom": ATOM,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from benchmarks.base import (
+from looptool.benchmarks.base import (
     Benchmark,
     BenchmarkOptions,
     BenchmarkSummary,
@@ -29,8 +29,8 @@ from benchmarks.base import (
     TurnOutput,
     register_benchmark,
 )
-from benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, summarize_scores
-from benchmarks.bfcl.worker_client import BfclWorker, shared_worker
+from looptool.benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, summarize_scores
+from looptool.benchmarks.bfcl.worker_client import BfclWorker, shared_worker
 from looptool.schema import Message, Role, ToolCall, ToolSpec, load_tool_spec
 
 MAXIMUM_STEP_LIMIT = 20

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.base import BenchmarkSummary, EntryScore, SummaryRow
+from looptool.benchmarks.base import BenchmarkSummary, EntryScore, SummaryRow
 
 SIMPLE = ["simple", "java", "javascript"]
 NON_LIVE = [*SIMPLE, "multiple", "parallel", "parallel_multiple", "irrelevance"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, ModelReply
+from looptool.benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, ModelReply
 from looptool.codecs import (
     ParseResult,
     parse_hermes,

@@ -26,7 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from benchmarks.base import (
+from looptool.benchmarks.base import (
     Benchmark,
     BenchmarkSummary,
     EndpointError,
@@ -35,9 +35,9 @@ from benchmarks.base import (
     ModelEndpoint,
     create_benchmark,
 )
-from benchmarks.runner.chat import OpenAIChatModel
-from benchmarks.runner.settings import EvalSettings
-from benchmarks.runner.store import CellManifest, CellRequest, CellStore, find_cells
+from looptool.benchmarks.runner.chat import OpenAIChatModel
+from looptool.benchmarks.runner.settings import EvalSettings
+from looptool.benchmarks.runner.store import CellManifest, CellRequest, CellStore, find_cells
 from looptool.logs import console
 
 log = logging.getLogger(__name__)

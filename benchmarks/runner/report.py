@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks.base import SummaryRow
-from benchmarks.runner.engine import CellResult
+from looptool.benchmarks.base import SummaryRow
+from looptool.benchmarks.runner.engine import CellResult
 from looptool.jsonl import write_json_atomic, write_text_atomic
 from looptool.logs import console
 

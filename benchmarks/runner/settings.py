@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from benchmarks.base import EndpointMode, ModelEndpoint, default_eval_sampling
+from looptool.benchmarks.base import EndpointMode, ModelEndpoint, default_eval_sampling
 from looptool.config import SamplingSettings, register_section
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmarks.base import BenchmarkSummary, EntryOutput, EntryScore
+from looptool.benchmarks.base import BenchmarkSummary, EntryOutput, EntryScore
 from looptool.jsonl import iter_jsonl_dicts, read_jsonl, write_json_atomic, write_jsonl
 
 log = logging.getLogger(__name__)

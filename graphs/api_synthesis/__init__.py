@@ -9,4 +9,4 @@
 Importing this package registers the ``api_synth`` config section.
 """
 
-from graphs.api_synthesis import settings as _settings  # noqa: F401  (registers api_synth)
+from looptool.graphs.api_synthesis import settings as _settings  # noqa: F401  (registers api_synth)

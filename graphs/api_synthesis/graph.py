@@ -26,25 +26,36 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from agents.api_generator import ROLE, ApiGenerator, PreviousAttempt, draft_to_spec, example_draft
-from agents.role_call import RoleOutputError
-from graphs.api_synthesis.library import KnownTools
-from graphs.api_synthesis.rules import Rule, Violation, check_rules
-from graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request, sample_id
-from graphs.api_synthesis.settings import ApiSynthSettings
-from graphs.api_synthesis.state import (
+from looptool.agents.api_generator import (
+    ROLE,
+    ApiGenerator,
+    PreviousAttempt,
+    draft_to_spec,
+    example_draft,
+)
+from looptool.agents.role_call import RoleOutputError
+from looptool.config import ConfigError
+from looptool.graphs.api_synthesis.library import KnownTools
+from looptool.graphs.api_synthesis.rules import Rule, Violation, check_rules
+from looptool.graphs.api_synthesis.sampling import (
+    constraint_path,
+    context_leaf,
+    merge_request,
+    sample_id,
+)
+from looptool.graphs.api_synthesis.settings import ApiSynthSettings
+from looptool.graphs.api_synthesis.state import (
     ApiSynthesisInput,
     ApiSynthesisOutput,
     ApiSynthesisState,
     AttemptRecord,
 )
-from graphs.api_synthesis.trees import (
+from looptool.graphs.api_synthesis.trees import (
     ConstraintTree,
     ContextTree,
     load_constraint_tree,
     load_context_tree,
 )
-from looptool.config import ConfigError
 from looptool.schema import ToolSpec
 from looptool.traces import EventKind, TokenUsage, TraceStore
 
@@ -348,7 +359,7 @@ def make_graph(config: RunnableConfig | None = None) -> CompiledStateGraph[Any, 
     file in env ``LOOPTOOL_CONFIG``) with the ``generator`` role's served model; no traces."""
     import os
 
-    from agents.llm import make_chat_model
+    from looptool.agents.llm import make_chat_model
     from looptool.config import load_config
 
     loop_config = load_config(os.environ.get("LOOPTOOL_CONFIG"))

@@ -14,8 +14,8 @@ import json
 import threading
 from typing import Any
 
-from agents.api_generator import split_words
-from graphs.api_synthesis.rules import Rule, Violation
+from looptool.agents.api_generator import split_words
+from looptool.graphs.api_synthesis.rules import Rule, Violation
 from looptool.schema import ToolSpec
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.api_generator import ApiRequest, split_words
+from looptool.agents.api_generator import ApiRequest, split_words
 from looptool.schema import SpecError, load_tool_spec
 
 MAX_NAMES_LISTED = 5

@@ -29,17 +29,17 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.api_generator import ROLE
-from graphs.api_synthesis.graph import (
+from looptool.agents.api_generator import ROLE
+from looptool.config import LoopToolConfig
+from looptool.graphs.api_synthesis.graph import (
     ApiSynthesisDeps,
     compile_api_synthesis_graph,
     generator_overrides,
     recursion_limit,
 )
-from graphs.api_synthesis.sampling import ConstraintPath, sample_id
-from graphs.api_synthesis.settings import SECTION, ApiSynthSettings
-from graphs.api_synthesis.state import AttemptRecord
-from looptool.config import LoopToolConfig
+from looptool.graphs.api_synthesis.sampling import ConstraintPath, sample_id
+from looptool.graphs.api_synthesis.settings import SECTION, ApiSynthSettings
+from looptool.graphs.api_synthesis.state import AttemptRecord
 from looptool.jsonl import append_jsonl, iter_jsonl_dicts, write_jsonl
 from looptool.logs import console
 from looptool.rundir import RunDir
@@ -267,7 +267,7 @@ async def arun_api_synthesis(
     seed = settings.seed if settings.seed is not None else config.run.seed
 
     if chat_model is None:
-        from agents.llm import make_chat_model
+        from looptool.agents.llm import make_chat_model
 
         chat_model = make_chat_model(config, ROLE, **generator_overrides(settings))
     model_name = str(getattr(chat_model, "model_name", None) or config.roles.generator.model)

@@ -17,13 +17,19 @@ import random
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.api_generator import (
+from looptool.agents.api_generator import (
     ApiRequest,
     NamingRequirement,
     ParameterRequirement,
     ReturnRequirement,
 )
-from graphs.api_synthesis.trees import DIMENSIONS, ConstraintTree, ContextLeaf, ContextTree, Option
+from looptool.graphs.api_synthesis.trees import (
+    DIMENSIONS,
+    ConstraintTree,
+    ContextLeaf,
+    ContextTree,
+    Option,
+)
 
 MAX_DRAWS = 200
 

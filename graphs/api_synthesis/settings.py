@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.api_generator import ApiGeneratorPrompts
+from looptool.agents.api_generator import ApiGeneratorPrompts
 from looptool.config import register_section
 
 SECTION = "api_synth"

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.api_generator import ApiRequest, GenerationOutcome
-from graphs.api_synthesis.rules import Violation
-from graphs.api_synthesis.sampling import ConstraintPath
-from graphs.api_synthesis.trees import ContextLeaf
+from looptool.agents.api_generator import ApiRequest, GenerationOutcome
+from looptool.graphs.api_synthesis.rules import Violation
+from looptool.graphs.api_synthesis.sampling import ConstraintPath
+from looptool.graphs.api_synthesis.trees import ContextLeaf
 from looptool.schema import ToolSpec
 
 

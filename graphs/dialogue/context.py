@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 
-from agents.assistant import ASSISTANT_PROMPT
-from agents.backends.base import ToolRunner
-from agents.judge import JUDGE_PROMPT
-from agents.planner import PLANNER_PROMPT
-from agents.role_call import RoleBinding, RolePrompt
-from agents.tool_agent import SimulatorFactory
-from agents.user_sim import USER_PROMPT
-from graphs.dialogue.config import DialogueSynthSettings
+from looptool.agents.assistant import ASSISTANT_PROMPT
+from looptool.agents.backends.base import ToolRunner
+from looptool.agents.judge import JUDGE_PROMPT
+from looptool.agents.planner import PLANNER_PROMPT
+from looptool.agents.role_call import RoleBinding, RolePrompt
+from looptool.agents.tool_agent import SimulatorFactory
+from looptool.agents.user_sim import USER_PROMPT
+from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.schema import ToolSpec
 from looptool.traces import TraceStore
 

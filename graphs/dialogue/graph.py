@@ -25,14 +25,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agents.assistant import assistant_step
-from agents.planner import plan_task, to_plan
-from agents.role_call import RoleOutputError
-from agents.tool_agent import make_toolbox, run_tool_calls
-from agents.user_sim import user_turn
-from graphs.dialogue.context import DialogueContext
-from graphs.dialogue.knobs import sample_setup
-from graphs.dialogue.state import DialogueInputState, DialogueOutputState, DialogueState
+from looptool.agents.assistant import assistant_step
+from looptool.agents.planner import plan_task, to_plan
+from looptool.agents.role_call import RoleOutputError
+from looptool.agents.tool_agent import make_toolbox, run_tool_calls
+from looptool.agents.user_sim import user_turn
+from looptool.graphs.dialogue.context import DialogueContext
+from looptool.graphs.dialogue.knobs import sample_setup
+from looptool.graphs.dialogue.state import DialogueInputState, DialogueOutputState, DialogueState
 from looptool.schema import Message, Role
 from looptool.traces import EventKind
 

@@ -11,7 +11,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict
 
-from graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.schema import ToolSpec
 
 

@@ -31,19 +31,19 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.tool_agent import SimulatorFactory
-from agents.usage import UsageRecorder
-from graphs.dialogue.config import DialogueSynthSettings
-from graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
-from graphs.dialogue.graph import graph as dialogue_graph
-from graphs.dialogue.graph import recursion_limit
-from graphs.dialogue.knobs import DialogueKnobs
-from graphs.validation.graph import ValidationContext
-from graphs.validation.graph import graph as validation_graph
-from graphs.validation.rules import RuleViolation
-from graphs.validation.samples import dialogue_samples
-from graphs.validation.state import StepJudgement
+from looptool.agents.tool_agent import SimulatorFactory
+from looptool.agents.usage import UsageRecorder
 from looptool.config import LoopToolConfig
+from looptool.graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
+from looptool.graphs.dialogue.graph import graph as dialogue_graph
+from looptool.graphs.dialogue.graph import recursion_limit
+from looptool.graphs.dialogue.knobs import DialogueKnobs
+from looptool.graphs.validation.graph import ValidationContext
+from looptool.graphs.validation.graph import graph as validation_graph
+from looptool.graphs.validation.rules import RuleViolation
+from looptool.graphs.validation.samples import dialogue_samples
+from looptool.graphs.validation.state import StepJudgement
 from looptool.jsonl import append_jsonl, iter_jsonl_dicts, write_json_atomic, write_jsonl
 from looptool.schema import Dialogue, Sample, ToolSpec
 from looptool.traces import EventKind, TraceStore
@@ -468,9 +468,9 @@ def build_run_models(
 ) -> RunModels:
     """Chat models for every role in use (one client per model role, shared); every HTTP
     call's tokens and latency go to ``usage`` when given."""
-    from agents.backends.settings import ToolsSettings
-    from agents.backends.simulated import SimulatedBackend
-    from agents.llm import make_chat_model
+    from looptool.agents.backends.settings import ToolsSettings
+    from looptool.agents.backends.simulated import SimulatedBackend
+    from looptool.agents.llm import make_chat_model
 
     cache: dict[str, BaseChatModel] = {}
 
@@ -505,8 +505,8 @@ def run_dialogue_synthesis(
     """Simulate ``n`` dialogues into ``run_dir`` (resuming what is there). ``models`` and
     ``library`` default to the configured served models and the ``tools_path`` library (or
     the registered executable backends' tools)."""
-    from agents.backends.settings import ToolsSettings
-    from graphs.dialogue.tools import backend_tool_specs, load_tool_library
+    from looptool.agents.backends.settings import ToolsSettings
+    from looptool.graphs.dialogue.tools import backend_tool_specs, load_tool_library
 
     settings = config.section("dialogue_synth", DialogueSynthSettings)
     if library is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, TypedDict
 
-from graphs.dialogue.knobs import DialogueKnobs
+from looptool.graphs.dialogue.knobs import DialogueKnobs
 from looptool.schema import Message, Plan, ToolSpec
 
 

@@ -29,7 +29,7 @@ def load_tool_library(path: Path) -> list[ToolSpec]:
 
 def backend_tool_specs() -> list[ToolSpec]:
     """The specs of every registered executable backend (built-in and entry points)."""
-    from agents.backends.registry import REGISTRY
+    from looptool.agents.backends.registry import REGISTRY
 
     specs: dict[str, ToolSpec] = {}
     for info in REGISTRY.backends():

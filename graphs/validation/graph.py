@@ -24,11 +24,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agents.judge import JUDGE_PROMPT, judge_step
-from agents.role_call import RoleBinding, RoleOutputError, RolePrompt
-from graphs.dialogue.config import DialogueSynthSettings
-from graphs.validation.rules import check_dialogue
-from graphs.validation.state import (
+from looptool.agents.judge import JUDGE_PROMPT, judge_step
+from looptool.agents.role_call import RoleBinding, RoleOutputError, RolePrompt
+from looptool.graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.validation.rules import check_dialogue
+from looptool.graphs.validation.state import (
     StepJudgement,
     ValidationInputState,
     ValidationOutputState,

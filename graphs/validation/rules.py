@@ -43,7 +43,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict
 
-from graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.schema import Message, Role, ToolCall, ToolSpec
 
 PLACEHOLDER = re.compile(r"^\s*(<[^<>]{1,60}>|\{\{?[^{}]{1,60}\}?\}|\[[A-Z_ ]{2,40}\])\s*$")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
-from graphs.validation.rules import RuleViolation
+from looptool.graphs.validation.rules import RuleViolation
 from looptool.schema import Dialogue
 
 Status = Literal["accepted", "rejected"]

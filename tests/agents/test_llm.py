@@ -16,8 +16,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
-import agents.llm as llm
-from agents.llm import (
+import looptool.agents.llm as llm
+from looptool.agents.llm import (
     EndpointPool,
     LLMConfigError,
     OpenAICompatClient,
@@ -25,7 +25,7 @@ from agents.llm import (
     normalize_base_url,
     role_settings,
 )
-from agents.usage import UsageRecorder
+from looptool.agents.usage import UsageRecorder
 from looptool.config import RoleSettings, SamplingSettings, load_config
 
 

@@ -13,7 +13,7 @@ from langchain_core.outputs import ChatResult
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from agents.role_call import RoleBinding, RoleOutputError, call_structured
+from looptool.agents.role_call import RoleBinding, RoleOutputError, call_structured
 from looptool.traces import EventKind, TraceStore
 
 

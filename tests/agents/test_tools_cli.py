@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import tools_cli
-from agents.backends import REGISTRY
-from agents.tool_import import read_library
+from looptool.agents import tools_cli
+from looptool.agents.backends import REGISTRY
+from looptool.agents.tool_import import read_library
 from looptool.cli import COMMAND_MODULES, UserError, main
 from looptool.jsonl import iter_jsonl_dicts
 
@@ -25,7 +25,7 @@ def run(*argv: str) -> int:
 
 
 def test_module_is_wired_into_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "agents.tools_cli" in COMMAND_MODULES
+    assert "looptool.agents.tools_cli" in COMMAND_MODULES
     assert main(["tools", "spec", "calendar"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["name"] == "create_event"
     assert main(["tools", "spec", "calender"]) == 2  # a user error, reported without a traceback

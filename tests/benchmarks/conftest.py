@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.base import EvalEntry
-from benchmarks.bfcl import BfclV3
-from benchmarks.bfcl.categories import ALL
-from benchmarks.bfcl.worker_client import find_bfcl_python
+from looptool.benchmarks.base import EvalEntry
+from looptool.benchmarks.bfcl import BfclV3
+from looptool.benchmarks.bfcl.categories import ALL
+from looptool.benchmarks.bfcl.worker_client import find_bfcl_python
 
 
 @pytest.fixture(scope="session")

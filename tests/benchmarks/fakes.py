@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.base import EndpointMode, ModelEndpoint, ModelReply
-from benchmarks.runner.chat import decode_reply, render_request
+from looptool.benchmarks.base import EndpointMode, ModelEndpoint, ModelReply
+from looptool.benchmarks.runner.chat import decode_reply, render_request
 from looptool.schema import Message, ToolSpec
 
 Responder = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], str | ModelReply]

@@ -6,10 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from benchmarks.base import EntryOutput, EvalEntry, ModelReply, TurnOutput
-from benchmarks.bfcl import BfclV3, ground_truth_output
-from benchmarks.bfcl.categories import ALL, LIVE, MULTI_TURN, NON_LIVE
-from benchmarks.bfcl.worker_client import find_bfcl_python
+from looptool.benchmarks.base import EntryOutput, EvalEntry, ModelReply, TurnOutput
+from looptool.benchmarks.bfcl import BfclV3, ground_truth_output
+from looptool.benchmarks.bfcl.categories import ALL, LIVE, MULTI_TURN, NON_LIVE
+from looptool.benchmarks.bfcl.worker_client import find_bfcl_python
 from looptool.schema import ToolCall
 
 REFERENCE = Path(__file__).with_name("bfcl_official_reference.py")

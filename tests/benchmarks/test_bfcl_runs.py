@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.base import EndpointMode, EvalEntry, ModelReply, UnknownNameError
-from benchmarks.bfcl import BfclV3
-from benchmarks.bfcl.adapter import ground_truth_calls
+from looptool.benchmarks.base import EndpointMode, EvalEntry, ModelReply, UnknownNameError
+from looptool.benchmarks.bfcl import BfclV3
+from looptool.benchmarks.bfcl.adapter import ground_truth_calls
 from looptool.codecs import render_hermes, render_python
 from looptool.schema import ToolCall
 from tests.benchmarks.fakes import ScriptedChatModel

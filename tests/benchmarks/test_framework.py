@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.base import (
+from looptool.benchmarks.base import (
     EndpointMode,
     EntryOutput,
     EntryScore,
@@ -17,9 +17,9 @@ from benchmarks.base import (
     benchmark_names,
     get_benchmark_class,
 )
-from benchmarks.bfcl.categories import LIVE, MULTI_TURN, NON_LIVE, summarize_scores
-from benchmarks.runner.chat import decode_reply, render_request
-from benchmarks.runner.store import CellStore
+from looptool.benchmarks.bfcl.categories import LIVE, MULTI_TURN, NON_LIVE, summarize_scores
+from looptool.benchmarks.runner.chat import decode_reply, render_request
+from looptool.benchmarks.runner.store import CellStore
 from looptool.schema import Message, Role, ToolCall, ToolSpec
 
 TOOLS = [ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})]
@@ -124,9 +124,9 @@ def test_registry_lists_and_suggests() -> None:
     sorted(str(path) for pattern in ("eval_*.yaml", "sweep_*.yaml") for path in Path("configs").glob(pattern)),
 )
 def test_shipped_recipes_validate_and_plan(recipe: str) -> None:
-    import benchmarks.cli  # noqa: F401 - registers the eval section
-    from benchmarks.runner.engine import plan_cells
-    from benchmarks.runner.settings import EvalSettings
+    import looptool.benchmarks.cli  # noqa: F401 - registers the eval section
+    from looptool.benchmarks.runner.engine import plan_cells
+    from looptool.benchmarks.runner.settings import EvalSettings
     from looptool.config import load_config
 
     text = Path(recipe).read_text()
@@ -137,8 +137,8 @@ def test_shipped_recipes_validate_and_plan(recipe: str) -> None:
 
 
 def test_api_key_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.base import EndpointError
-    from benchmarks.runner.chat import OpenAIChatModel
+    from looptool.benchmarks.base import EndpointError
+    from looptool.benchmarks.runner.chat import OpenAIChatModel
 
     model = OpenAIChatModel(ModelEndpoint(api_key_env="LOOPTOOL_TEST_KEY"))
     monkeypatch.delenv("LOOPTOOL_TEST_KEY", raising=False)

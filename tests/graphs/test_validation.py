@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from graphs.dialogue.config import DialogueSynthSettings
-from graphs.validation.graph import ValidationContext, graph
-from graphs.validation.rules import GroundingText, check_dialogue
-from graphs.validation.samples import dialogue_samples
+from looptool.graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.validation.graph import ValidationContext, graph
+from looptool.graphs.validation.rules import GroundingText, check_dialogue
+from looptool.graphs.validation.samples import dialogue_samples
 from looptool.schema import Dialogue, Message, OriginKind, Role, ToolCall, ToolSpec
 from looptool.traces import EventKind, TraceStore
 from tests.graphs.dialogue.fakes import ADD_TOOL, WEATHER_TOOL, ScriptedChatModel, verdict_json

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from benchmarks.acebench import AceBench
-from benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelEndpoint
-from benchmarks.runner.chat import OpenAIChatModel
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelEndpoint
+from looptool.benchmarks.runner.chat import OpenAIChatModel
 from looptool.config import SamplingSettings
 
 pytestmark = pytest.mark.integration

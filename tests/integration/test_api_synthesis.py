@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from graphs.api_synthesis.rules import Rule, check_rules
-from graphs.api_synthesis.run import (
+from looptool.config import load_config
+from looptool.graphs.api_synthesis.rules import Rule, check_rules
+from looptool.graphs.api_synthesis.run import (
     APIS_FILE,
     REJECTS_FILE,
     ApiReject,
     load_synthesized_apis,
     run_api_synthesis,
 )
-from graphs.api_synthesis.sampling import merge_request
-from graphs.api_synthesis.trees import ContextLeaf, load_constraint_tree, load_context_tree
-from looptool.config import load_config
+from looptool.graphs.api_synthesis.sampling import merge_request
+from looptool.graphs.api_synthesis.trees import ContextLeaf, load_constraint_tree, load_context_tree
 from looptool.jsonl import read_jsonl
 from looptool.rundir import RunDir
 from looptool.schema import ToolSpec

@@ -10,8 +10,13 @@ from typing import Any
 
 import pytest
 
-from graphs.dialogue.run import DIALOGUES_FILE, REJECTS_FILE, SAMPLES_FILE, run_dialogue_synthesis
 from looptool.config import load_config
+from looptool.graphs.dialogue.run import (
+    DIALOGUES_FILE,
+    REJECTS_FILE,
+    SAMPLES_FILE,
+    run_dialogue_synthesis,
+)
 from looptool.jsonl import read_jsonl
 from looptool.schema import Dialogue, OriginKind, Role, Sample
 from looptool.traces import EventKind, TraceStore
@@ -39,8 +44,8 @@ def _overrides(base_url: str, model: str) -> list[str]:
 
 @pytest.mark.timeout(420)
 def test_dialogues_end_to_end(vllm_server: Any, tmp_path: Path) -> None:
-    import agents.backends.settings  # noqa: F401  (registers the tools section)
-    import graphs.dialogue.config  # noqa: F401  (registers the dialogue_synth section)
+    import looptool.agents.backends.settings  # noqa: F401  (registers the tools section)
+    import looptool.graphs.dialogue.config  # noqa: F401  (registers the dialogue_synth section)
 
     config = load_config(None, _overrides(vllm_server.base_url, vllm_server.model))
     report = run_dialogue_synthesis(config, tmp_path, n=N_DIALOGUES, concurrency=N_DIALOGUES)

@@ -14,8 +14,8 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from agents.llm import OpenAICompatClient, make_chat_model
-from agents.usage import UsageRecorder
+from looptool.agents.llm import OpenAICompatClient, make_chat_model
+from looptool.agents.usage import UsageRecorder
 from looptool.config import RoleSettings, SamplingSettings
 from looptool.embedded import cache_problem
 

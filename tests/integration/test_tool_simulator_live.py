@@ -12,10 +12,10 @@ import json
 import jsonschema
 import pytest
 
-from agents.backends.settings import SimulatorSettings
-from agents.backends.simulated import SimulatedBackend
-from agents.backends.toolbox import build_toolbox
-from agents.llm import make_chat_model
+from looptool.agents.backends.settings import SimulatorSettings
+from looptool.agents.backends.simulated import SimulatedBackend
+from looptool.agents.backends.toolbox import build_toolbox
+from looptool.agents.llm import make_chat_model
 from looptool.config import RoleSettings, SamplingSettings
 from looptool.schema import ToolCall, ToolSpec
 

@@ -9,8 +9,8 @@ import pytest
 
 from looptool.jsonl import write_jsonl
 from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
-from training.settings import TrainSettings
-from training.trainer import TrainJob, run_training
+from looptool.training.settings import TrainSettings
+from looptool.training.trainer import TrainJob, run_training
 
 pytestmark = pytest.mark.integration
 

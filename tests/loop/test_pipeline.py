@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import graphs.dialogue.run as dialogue_run
-import loop.pipeline as pipeline
-import training.trainer as trainer
+import looptool.graphs.dialogue.run as dialogue_run
+import looptool.loop.pipeline as pipeline
+import looptool.training.trainer as trainer
 from looptool.config import load_config
 from looptool.jsonl import write_jsonl
 from looptool.rundir import RunDir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.batching import plan_batches
+from looptool.training.batching import plan_batches
 
 
 @pytest.mark.parametrize(

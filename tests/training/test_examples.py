@@ -8,8 +8,8 @@ import pytest
 
 from looptool.prompts import chat_messages
 from looptool.schema import Message, Role, Sample, ToolCall
-from training.examples import build_example, build_examples, decode_label_calls
-from training.rewards import tool_match, tool_match_shaped
+from looptool.training.examples import build_example, build_examples, decode_label_calls
+from looptool.training.rewards import tool_match, tool_match_shaped
 
 from .conftest import TIME, WEATHER, make_samples
 

@@ -11,8 +11,8 @@ import pytest
 import looptool.cli
 from looptool.cli import UserError
 from looptool.jsonl import write_jsonl
-from training.settings import TrainSettings
-from training.trainer import TrainJob, run_training
+from looptool.training.settings import TrainSettings
+from looptool.training.trainer import TrainJob, run_training
 
 from .conftest import make_samples
 
@@ -83,7 +83,7 @@ def test_bad_settings_are_rejected() -> None:
 
 @pytest.fixture
 def only_train_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(looptool.cli, "COMMAND_MODULES", ("training.cli",))
+    monkeypatch.setattr(looptool.cli, "COMMAND_MODULES", ("looptool.training.cli",))
 
 
 def test_cli_reports_bad_input_and_exits_2(

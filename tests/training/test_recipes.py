@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from looptool.config import load_config
-from training.batching import plan_batches
-from training.settings import TrainSettings
+from looptool.training.batching import plan_batches
+from looptool.training.settings import TrainSettings
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from looptool.schema import ToolCall
-from training.examples import encode_label_calls
-from training.rewards import (
+from looptool.training.examples import encode_label_calls
+from looptool.training.rewards import (
     REWARDS,
     UnknownRewardError,
     get_rewards,

@@ -13,9 +13,9 @@ import pytest
 from transformers import TrainerCallback
 
 import looptool.cli
-from training.report import REPORT_NAME, TrainReport
-from training.settings import TrainSettings
-from training.trainer import TrainingInterrupted, TrainJob, run_training
+from looptool.training.report import REPORT_NAME, TrainReport
+from looptool.training.settings import TrainSettings
+from looptool.training.trainer import TrainingInterrupted, TrainJob, run_training
 
 FAST: dict[str, Any] = {
     "prompts_per_step": 2,
@@ -86,7 +86,7 @@ def test_two_steps_interrupt_resume_and_report(tiny_model_dir: Path, samples_fil
 def test_lora_with_kl_through_the_cli(
     tiny_model_dir: Path, samples_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(looptool.cli, "COMMAND_MODULES", ("training.cli",))
+    monkeypatch.setattr(looptool.cli, "COMMAND_MODULES", ("looptool.training.cli",))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
         "train:\n  mode: lora\n  beta: 0.04\n  lora:\n    r: 4\n  rewards: [tool_match, tool_match_shaped]\n"

@@ -6,8 +6,8 @@ Behaviour follows the description in ``../shared/acebench/README.md`` §6.5; ini
 comes from ``derived/scenario_initial_state_{en,zh}.json`` and the record's ``initial_config``.
 """
 
-from agents.backends.acebench.base_api import BaseApi
-from agents.backends.acebench.environment import (
+from looptool.agents.backends.acebench.base_api import BaseApi
+from looptool.agents.backends.acebench.environment import (
     CLASS_ALIASES,
     AceEnvironment,
     BatchOutcome,
@@ -15,10 +15,10 @@ from agents.backends.acebench.environment import (
     ScenarioError,
     load_initial_state,
 )
-from agents.backends.acebench.food_platform import FoodPlatform
-from agents.backends.acebench.message_api import MessageApi
-from agents.backends.acebench.reminder_api import ReminderApi, ReminderApiZh
-from agents.backends.acebench.travel import Travel
+from looptool.agents.backends.acebench.food_platform import FoodPlatform
+from looptool.agents.backends.acebench.message_api import MessageApi
+from looptool.agents.backends.acebench.reminder_api import ReminderApi, ReminderApiZh
+from looptool.agents.backends.acebench.travel import Travel
 
 __all__ = [
     "CLASS_ALIASES",

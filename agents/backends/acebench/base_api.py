@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.backends.acebench.texts import text
-from agents.backends.base import ToolBackend, ToolError, not_a_tool
-from agents.backends.registry import register_backend
+from looptool.agents.backends.acebench.texts import text
+from looptool.agents.backends.base import ToolBackend, ToolError, not_a_tool
+from looptool.agents.backends.registry import register_backend
 
 
 @register_backend("acebench_base_api")

@@ -20,13 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents.backends.acebench.base_api import BaseApi
-from agents.backends.acebench.food_platform import FoodPlatform
-from agents.backends.acebench.message_api import MessageApi
-from agents.backends.acebench.reminder_api import ReminderApi, ReminderApiZh
-from agents.backends.acebench.travel import Travel
-from agents.backends.base import ToolBackend, ToolError
-from agents.backends.specs import backend_tools
+from looptool.agents.backends.acebench.base_api import BaseApi
+from looptool.agents.backends.acebench.food_platform import FoodPlatform
+from looptool.agents.backends.acebench.message_api import MessageApi
+from looptool.agents.backends.acebench.reminder_api import ReminderApi, ReminderApiZh
+from looptool.agents.backends.acebench.travel import Travel
+from looptool.agents.backends.base import ToolBackend, ToolError
+from looptool.agents.backends.specs import backend_tools
 from looptool.schema import ToolCall
 
 CLASSES: dict[str, dict[str, type[ToolBackend]]] = {

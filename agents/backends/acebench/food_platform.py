@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.backends.acebench.base_api import BaseApi
-from agents.backends.base import ToolError
-from agents.backends.registry import register_backend
+from looptool.agents.backends.acebench.base_api import BaseApi
+from looptool.agents.backends.base import ToolError
+from looptool.agents.backends.registry import register_backend
 
 
 @register_backend("acebench_food_platform")

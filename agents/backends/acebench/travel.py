@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agents.backends.acebench.texts import text
-from agents.backends.base import ToolBackend, ToolError, not_a_tool
-from agents.backends.registry import register_backend
+from looptool.agents.backends.acebench.texts import text
+from looptool.agents.backends.base import ToolBackend, ToolError, not_a_tool
+from looptool.agents.backends.registry import register_backend
 
 NOW = datetime(2024, 7, 14, 6, 0)
 BAGGAGE_FEE = 50.0

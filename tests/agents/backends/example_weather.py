@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agents.backends import ToolBackend, ToolError
+from looptool.agents.backends import ToolBackend, ToolError
 
 
 class Reading(BaseModel):

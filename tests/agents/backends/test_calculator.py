@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agents.backends import create_backend
-from agents.backends.base import ToolError
-from agents.backends.calculator import evaluate_expression
+from looptool.agents.backends import create_backend
+from looptool.agents.backends.base import ToolError
+from looptool.agents.backends.calculator import evaluate_expression
 from looptool.schema import ToolCall
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents.backends import create_backend
-from agents.backends.base import ToolBackend
+from looptool.agents.backends import create_backend
+from looptool.agents.backends.base import ToolBackend
 from looptool.schema import ToolCall
 
 

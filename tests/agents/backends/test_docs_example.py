@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agents import tools_cli
-from agents.backends import BackendRegistry
+from looptool.agents import tools_cli
+from looptool.agents.backends import BackendRegistry
 from looptool.schema import ToolCall
 
 from .conftest import InstallOutside

@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from agents.backends import ToolBackend, ToolError, execute_tool_call
+from looptool.agents.backends import ToolBackend, ToolError, execute_tool_call
 from looptool.schema import Role, ToolCall
 
 

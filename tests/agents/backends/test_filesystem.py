@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from agents.backends import create_backend
-from agents.backends import filesystem as fs_module
-from agents.backends.filesystem import FileSystem, normalize_path
+from looptool.agents.backends import create_backend
+from looptool.agents.backends import filesystem as fs_module
+from looptool.agents.backends.filesystem import FileSystem, normalize_path
 from looptool.schema import ToolCall
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.backends import (
+from looptool.agents.backends import (
     REGISTRY,
     BackendDefinitionError,
     BackendRegistry,
@@ -18,7 +18,7 @@ from looptool.schema import ToolCall
 from .conftest import InstallOutside
 
 OUTSIDE_MODULE = '''
-from agents.backends import ToolBackend, ToolError
+from looptool.agents.backends import ToolBackend, ToolError
 
 
 class Greeter(ToolBackend):

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.backends.settings import SimulatorSettings
-from agents.backends.simulated import SimulatedBackend, reply_schema
+from looptool.agents.backends.settings import SimulatorSettings
+from looptool.agents.backends.simulated import SimulatedBackend, reply_schema
 from looptool.schema import ToolCall, ToolSpec
 
 from .fakes import ScriptedChatModel, StructuredScriptedChatModel

@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from agents.backends import BackendDefinitionError, ToolBackend, backend_tools, not_a_tool
-from agents.backends.specs import parse_docstring
+from looptool.agents.backends import BackendDefinitionError, ToolBackend, backend_tools, not_a_tool
+from looptool.agents.backends.specs import parse_docstring
 
 
 class Address(BaseModel):

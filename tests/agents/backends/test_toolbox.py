@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agents.backends import REGISTRY
-from agents.backends.simulated import SimulatedBackend
-from agents.backends.toolbox import build_toolbox, executable_backend_for
+from looptool.agents.backends import REGISTRY
+from looptool.agents.backends.simulated import SimulatedBackend
+from looptool.agents.backends.toolbox import build_toolbox, executable_backend_for
 from looptool.schema import ToolCall, ToolSpec
 
 from .fakes import ScriptedChatModel

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from agents.tool_import import (
+from looptool.agents.tool_import import (
     LibraryTool,
     bfcl_to_json_schema,
     import_file,
@@ -17,7 +17,7 @@ from agents.tool_import import (
     sanitize_name,
     write_library,
 )
-from agents.tool_import.openapi import import_openapi_document
+from looptool.agents.tool_import.openapi import import_openapi_document
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.acebench import AceBench
-from benchmarks.acebench.paths import AceBenchDataError, resolve_data_dir
-from benchmarks.base import EvalEntry
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.acebench.paths import AceBenchDataError, resolve_data_dir
+from looptool.benchmarks.base import EvalEntry
 
 
 @pytest.fixture(scope="session")

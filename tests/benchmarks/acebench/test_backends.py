@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from agents.backends.acebench import (
+from looptool.agents.backends.acebench import (
     AceEnvironment,
     FoodPlatform,
     MessageApi,
     Travel,
     load_initial_state,
 )
-from agents.backends.registry import get_backend
-from benchmarks.acebench.agent_score import end_state_strict, end_state_upstream, parse_milestone
-from benchmarks.acebench.data import load_stem
-from benchmarks.acebench.paths import derived_state_file
+from looptool.agents.backends.registry import get_backend
+from looptool.benchmarks.acebench.agent_score import (
+    end_state_strict,
+    end_state_upstream,
+    parse_milestone,
+)
+from looptool.benchmarks.acebench.data import load_stem
+from looptool.benchmarks.acebench.paths import derived_state_file
 from looptool.schema import ToolCall
 
 #: items whose milestone sequences cannot reproduce the ground truth (README §7: abbreviated
@@ -166,7 +170,7 @@ def test_end_state_scoring_modes() -> None:
 
 
 def test_unknown_class_is_a_clear_error(acebench_root) -> None:
-    from agents.backends.acebench import ScenarioError
+    from looptool.agents.backends.acebench import ScenarioError
 
     with pytest.raises(ScenarioError, match="unknown ACEBench class 'WeatherApi'"):
         _env(acebench_root, ["BaseApi", "WeatherApi"])

@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks.acebench.checker_strict import check_normal_strict, values_equal
-from benchmarks.acebench.checker_upstream import check_normal, normalize
-from benchmarks.acebench.decode import decode_strict, decode_upstream, first_balanced_brackets
-from benchmarks.acebench.special import check_special
+from looptool.benchmarks.acebench.checker_strict import check_normal_strict, values_equal
+from looptool.benchmarks.acebench.checker_upstream import check_normal, normalize
+from looptool.benchmarks.acebench.decode import (
+    decode_strict,
+    decode_upstream,
+    first_balanced_brackets,
+)
+from looptool.benchmarks.acebench.special import check_special
 
 FUNCTIONS: list[dict[str, Any]] = [
     {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.acebench import AceBench
-from benchmarks.acebench.categories import AGENT, MULTI_TURN, STEMS
-from benchmarks.acebench.data import load_stem
-from benchmarks.acebench.paths import ENV_VAR, AceBenchDataError, resolve_data_dir
-from benchmarks.base import UnknownNameError, create_benchmark
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.acebench.categories import AGENT, MULTI_TURN, STEMS
+from looptool.benchmarks.acebench.data import load_stem
+from looptool.benchmarks.acebench.paths import ENV_VAR, AceBenchDataError, resolve_data_dir
+from looptool.benchmarks.base import UnknownNameError, create_benchmark
 
 
 def test_registered_in_benchmark_registry() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from benchmarks.acebench import AceBench
-from benchmarks.acebench.gold import gold_text
-from benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelReply
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.acebench.gold import gold_text
+from looptool.benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelReply
 from looptool.codecs import parse_python
 from tests.benchmarks.fakes import ScriptedChatModel
 

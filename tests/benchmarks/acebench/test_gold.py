@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.acebench import AceBench
-from benchmarks.acebench.gold import gold_output
-from benchmarks.acebench.summary import summarize_scores
-from benchmarks.base import EntryScore, EvalEntry
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.acebench.gold import gold_output
+from looptool.benchmarks.acebench.summary import summarize_scores
+from looptool.benchmarks.base import EntryScore, EvalEntry
 
 #: README §7: upstream's gold replay (suffixes removed); every other category scores 1.0
 UPSTREAM_GOLD = {
@@ -93,7 +93,7 @@ def test_multi_turn_upstream_failures_are_whitespace_deletion(replay_scores) -> 
 
 def test_upstream_summary_weights_reproduce_leaderboard_row() -> None:
     """README: gpt-4o-2024-11-20 scores normal 0.927, special 0.933, agent 0.715 -> 0.896."""
-    from benchmarks.acebench.categories import AGENT, NORMAL, SPECIAL
+    from looptool.benchmarks.acebench.categories import AGENT, NORMAL, SPECIAL
 
     scores = []
     for stems, value in ((NORMAL, 0.927), (SPECIAL, 0.933), (AGENT, 0.715)):

@@ -14,7 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from agents.api_generator import ApiRequest, apply_convention, split_words
+from looptool.agents.api_generator import ApiRequest, apply_convention, split_words
 
 Reply = str | BaseException | Callable[[list[BaseMessage]], str]
 

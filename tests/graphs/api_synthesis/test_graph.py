@@ -10,16 +10,16 @@ from typing import Any
 import openai
 import pytest
 
-from agents.api_generator import ApiDraft, ApiGeneratorPrompts, draft_to_spec
-from graphs.api_synthesis.graph import (
+from looptool.agents.api_generator import ApiDraft, ApiGeneratorPrompts, draft_to_spec
+from looptool.config import ConfigError
+from looptool.graphs.api_synthesis.graph import (
     ApiSynthesisDeps,
     compile_api_synthesis_graph,
     recursion_limit,
 )
-from graphs.api_synthesis.rules import Rule
-from graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
-from graphs.api_synthesis.settings import ApiSynthSettings
-from looptool.config import ConfigError
+from looptool.graphs.api_synthesis.rules import Rule
+from looptool.graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
+from looptool.graphs.api_synthesis.settings import ApiSynthSettings
 from looptool.schema import ToolSpec
 from looptool.traces import TraceStore
 from tests.graphs.api_synthesis.fakes import ScriptedChatModel, valid_draft, valid_reply
@@ -112,7 +112,7 @@ def test_duplicate_of_existing_tool_is_rejected() -> None:
 def test_copy_of_the_prompt_example_is_a_duplicate() -> None:
     request = request_for(0)
     draft = valid_draft(request)
-    from agents.api_generator import apply_convention
+    from looptool.agents.api_generator import apply_convention
 
     draft["name"] = apply_convention(["get", "weather", "forecast"], request.naming.convention)
     model = ScriptedChatModel(script=[json.dumps(draft)])

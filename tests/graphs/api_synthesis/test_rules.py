@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agents.api_generator import ApiDraft, ApiRequest, draft_to_spec
-from graphs.api_synthesis.library import KnownTools, canonical_schema
-from graphs.api_synthesis.rules import Rule, check_rules
-from graphs.api_synthesis.sampling import ConstraintPath, context_leaf, merge_request
-from graphs.api_synthesis.trees import load_constraint_tree, load_context_tree
+from looptool.agents.api_generator import ApiDraft, ApiRequest, draft_to_spec
+from looptool.graphs.api_synthesis.library import KnownTools, canonical_schema
+from looptool.graphs.api_synthesis.rules import Rule, check_rules
+from looptool.graphs.api_synthesis.sampling import ConstraintPath, context_leaf, merge_request
+from looptool.graphs.api_synthesis.trees import load_constraint_tree, load_context_tree
 from tests.graphs.api_synthesis.fakes import valid_draft
 
 CONTEXT = load_context_tree()
@@ -193,7 +193,7 @@ def test_tiny_schemas_are_not_schema_duplicates() -> None:
 
 @pytest.mark.parametrize("convention", ["snake_case", "camelCase", "kebab-case"])
 def test_the_prompt_example_obeys_the_rules_it_teaches(convention: str) -> None:
-    from agents.api_generator import example_draft
+    from looptool.agents.api_generator import example_draft
 
     request = make_request(
         naming_convention=convention, parameter_types="with_enum", required_mix="required_and_optional"

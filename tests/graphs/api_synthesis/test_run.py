@@ -10,9 +10,10 @@ import httpx
 import openai
 from langchain_core.messages import BaseMessage
 
-from agents.api_generator import ApiRequest
-from graphs.api_synthesis.graph import ApiSynthesisDeps
-from graphs.api_synthesis.run import (
+from looptool.agents.api_generator import ApiRequest
+from looptool.config import LoopToolConfig, load_config
+from looptool.graphs.api_synthesis.graph import ApiSynthesisDeps
+from looptool.graphs.api_synthesis.run import (
     APIS_FILE,
     JOURNAL_FILE,
     REJECTS_FILE,
@@ -20,8 +21,7 @@ from graphs.api_synthesis.run import (
     load_synthesized_apis,
     run_api_synthesis,
 )
-from graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
-from looptool.config import LoopToolConfig, load_config
+from looptool.graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
 from looptool.jsonl import read_jsonl
 from looptool.rundir import RunDir
 from looptool.traces import TraceStore
@@ -132,7 +132,7 @@ def test_existing_tools_may_be_library_records_or_dicts(tmp_path: Path) -> None:
     table = requests_by_prompt(1)
     (index, request), = table.values()
     spec = valid_draft(request)
-    from agents.api_generator import ApiDraft, draft_to_spec
+    from looptool.agents.api_generator import ApiDraft, draft_to_spec
 
     tool = draft_to_spec(ApiDraft.model_validate(spec))
     model = ScriptedChatModel(responder=responder(1))

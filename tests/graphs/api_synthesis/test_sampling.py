@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from graphs.api_synthesis.sampling import (
+from looptool.graphs.api_synthesis.sampling import (
     constraint_path,
     context_leaf,
     count_range,
@@ -14,7 +14,7 @@ from graphs.api_synthesis.sampling import (
     merge_request,
     sample_id,
 )
-from graphs.api_synthesis.trees import DIMENSIONS, load_constraint_tree, load_context_tree
+from looptool.graphs.api_synthesis.trees import DIMENSIONS, load_constraint_tree, load_context_tree
 
 CONTEXT = load_context_tree()
 CONSTRAINTS = load_constraint_tree()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graphs.api_synthesis.trees import (
+from looptool.graphs.api_synthesis.trees import (
     DEFAULT_CONSTRAINT_TREE,
     TreeError,
     load_constraint_tree,

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from agents.backends.base import ToolResult
+from looptool.agents.backends.base import ToolResult
 from looptool.schema import ToolCall, ToolSpec
 
 Responder = Callable[[list[BaseMessage]], str]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from graphs.dialogue.config import DialogueSynthSettings, IntRange
-from graphs.dialogue.context import DialogueContext, DialogueModels
-from graphs.dialogue.graph import graph, recursion_limit
+from looptool.graphs.dialogue.config import DialogueSynthSettings, IntRange
+from looptool.graphs.dialogue.context import DialogueContext, DialogueModels
+from looptool.graphs.dialogue.graph import graph, recursion_limit
 from looptool.schema import Role, ToolSpec
 from looptool.traces import EventKind, TraceStore
 from tests.graphs.dialogue.fakes import (
@@ -244,7 +244,7 @@ def test_irrelevance_knob_hides_the_planned_tools(tmp_path: Path, irrelevance_sh
 
 
 def test_tool_with_a_registered_backend_runs_executably(tmp_path: Path) -> None:
-    from graphs.dialogue.tools import backend_tool_specs
+    from looptool.graphs.dialogue.tools import backend_tool_specs
 
     calculate = next(spec for spec in backend_tool_specs() if spec.name == "calculate")
     harness = Harness(

@@ -12,8 +12,9 @@ import openai
 import pytest
 from langchain_core.messages import BaseMessage
 
-from graphs.dialogue.config import DialogueSynthSettings
-from graphs.dialogue.run import (
+from looptool.config import LoopToolConfig, load_config
+from looptool.graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.dialogue.run import (
     DIALOGUES_FILE,
     FAILURES_FILE,
     REJECTS_FILE,
@@ -24,7 +25,6 @@ from graphs.dialogue.run import (
     run_dialogue_synthesis,
     run_dialogues,
 )
-from looptool.config import LoopToolConfig, load_config
 from looptool.jsonl import read_jsonl
 from looptool.schema import Dialogue, Sample
 from looptool.traces import EventKind, TraceStore

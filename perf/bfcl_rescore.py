@@ -28,12 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.base import ModelEndpoint
-from benchmarks.bfcl import BfclV3, ground_truth_output
-from benchmarks.bfcl.categories import ALL
-from benchmarks.bfcl.worker_client import find_bfcl_python
-from benchmarks.runner.engine import rescore
-from benchmarks.runner.store import CellManifest, CellRequest, CellStore
+from looptool.benchmarks.base import ModelEndpoint
+from looptool.benchmarks.bfcl import BfclV3, ground_truth_output
+from looptool.benchmarks.bfcl.categories import ALL
+from looptool.benchmarks.bfcl.worker_client import find_bfcl_python
+from looptool.benchmarks.runner.engine import rescore
+from looptool.benchmarks.runner.store import CellManifest, CellRequest, CellStore
 from looptool.jsonl import write_jsonl
 from looptool.logs import setup_logging
 

@@ -43,16 +43,21 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
-import agents.backends.settings  # noqa: F401  (registers the tools section)
-from agents.usage import UsageRecorder
-from graphs.dialogue.config import DialogueSynthSettings
-from graphs.dialogue.run import DialogueRunner, SynthesisReport, build_run_models, run_dialogues
-from graphs.dialogue.tools import backend_tool_specs
+import looptool.agents.backends.settings  # noqa: F401  (registers the tools section)
+from looptool.agents.usage import UsageRecorder
 from looptool.config import load_config
+from looptool.graphs.dialogue.config import DialogueSynthSettings
+from looptool.graphs.dialogue.run import (
+    DialogueRunner,
+    SynthesisReport,
+    build_run_models,
+    run_dialogues,
+)
+from looptool.graphs.dialogue.tools import backend_tool_specs
 from looptool.logs import console, setup_logging
 from looptool.traces import TraceStore
 
-log = logging.getLogger("benchmarks.dialogue_throughput")
+log = logging.getLogger("looptool.benchmarks.dialogue_throughput")
 
 RAW_PROMPT = (
     "You are a helpful assistant. Explain, step by step and in detail, how to plan a "

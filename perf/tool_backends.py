@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.backends import create_backend
-from agents.tool_import import import_paths
+from looptool.agents.backends import create_backend
+from looptool.agents.tool_import import import_paths
 from looptool.schema import ToolCall, ToolSpec
 
 
@@ -97,9 +97,9 @@ def bench_import(operations: int, functions: int) -> dict[str, float]:
 
 
 def bench_simulator(base_url: str, calls: int, max_tokens: int) -> dict[str, Any]:
-    from agents.backends.settings import SimulatorSettings
-    from agents.backends.simulated import SimulatedBackend
-    from agents.llm import make_chat_model
+    from looptool.agents.backends.settings import SimulatorSettings
+    from looptool.agents.backends.simulated import SimulatedBackend
+    from looptool.agents.llm import make_chat_model
     from looptool.config import RoleSettings, SamplingSettings
 
     spec = ToolSpec(

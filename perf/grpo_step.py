@@ -72,8 +72,8 @@ def write_data(folder: Path) -> Path:
 
 
 def run_ours(model: str, mode: str, data: Path, out: Path, steps: int, timer: StepTimer) -> None:
-    from training.settings import LoraSettings, TrainSettings
-    from training.trainer import TrainJob, run_training
+    from looptool.training.settings import LoraSettings, TrainSettings
+    from looptool.training.trainer import TrainJob, run_training
 
     settings = TrainSettings(
         mode=mode,  # type: ignore[arg-type]
@@ -101,8 +101,8 @@ def run_plain(model: str, mode: str, data: Path, out: Path, steps: int, timer: S
 
     from looptool.jsonl import read_jsonl
     from looptool.schema import Sample
-    from training.examples import build_example
-    from training.rewards import tool_match
+    from looptool.training.examples import build_example
+    from looptool.training.rewards import tool_match
 
     if THREADS:
         import torch
@@ -150,7 +150,7 @@ def run_plain(model: str, mode: str, data: Path, out: Path, steps: int, timer: S
 
 
 def worker(args: argparse.Namespace) -> int:
-    from training.model import resolve_model_path
+    from looptool.training.model import resolve_model_path
 
     model = str(resolve_model_path(args.model))
     out = Path(args.out) / f"{args.impl}-{args.mode}"

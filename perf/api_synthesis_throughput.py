@@ -32,17 +32,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.api_generator import ApiDraft, draft_to_spec
-from graphs.api_synthesis.library import KnownTools
-from graphs.api_synthesis.rules import check_rules
-from graphs.api_synthesis.run import run_api_synthesis
-from graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
-from graphs.api_synthesis.trees import load_constraint_tree, load_context_tree
+from looptool.agents.api_generator import ApiDraft, draft_to_spec
 from looptool.config import load_config
+from looptool.graphs.api_synthesis.library import KnownTools
+from looptool.graphs.api_synthesis.rules import check_rules
+from looptool.graphs.api_synthesis.run import run_api_synthesis
+from looptool.graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
+from looptool.graphs.api_synthesis.trees import load_constraint_tree, load_context_tree
 from looptool.logs import console, setup_logging
 from looptool.traces import EventKind, TraceStore
 
-log = logging.getLogger("benchmarks.api_synthesis_throughput")
+log = logging.getLogger("looptool.benchmarks.api_synthesis_throughput")
 
 
 class LevelResult(BaseModel):

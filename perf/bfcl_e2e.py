@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelEndpoint
-from benchmarks.bfcl import BfclV3
-from benchmarks.perf.bfcl_rescore import machine
-from benchmarks.runner.chat import OpenAIChatModel
-from benchmarks.runner.engine import plan_cells, run_plans
-from benchmarks.runner.settings import EvalSettings
+from looptool.benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelEndpoint
+from looptool.benchmarks.bfcl import BfclV3
+from looptool.benchmarks.perf.bfcl_rescore import machine
+from looptool.benchmarks.runner.chat import OpenAIChatModel
+from looptool.benchmarks.runner.engine import plan_cells, run_plans
+from looptool.benchmarks.runner.settings import EvalSettings
 from looptool.config import SamplingSettings
 from looptool.logs import setup_logging
 

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.acebench import AceBench
-from benchmarks.acebench.data import clear_cache
-from benchmarks.acebench.gold import gold_output
-from benchmarks.acebench.paths import resolve_data_dir
-from benchmarks.runner.store import CellStore
+from looptool.benchmarks.acebench import AceBench
+from looptool.benchmarks.acebench.data import clear_cache
+from looptool.benchmarks.acebench.gold import gold_output
+from looptool.benchmarks.acebench.paths import resolve_data_dir
+from looptool.benchmarks.runner.store import CellStore
 from looptool.jsonl import write_jsonl
 from looptool.logs import setup_logging
 

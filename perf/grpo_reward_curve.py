@@ -32,8 +32,8 @@ from looptool.codecs import render_hermes
 from looptool.jsonl import write_json_atomic, write_jsonl
 from looptool.logs import setup_logging
 from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
-from training.settings import LoraSettings, TrainSettings
-from training.trainer import TrainJob, run_training
+from looptool.training.settings import LoraSettings, TrainSettings
+from looptool.training.trainer import TrainJob, run_training
 
 log = logging.getLogger("grpo_reward_curve")
 

@@ -30,7 +30,7 @@ from looptool.jsonl import write_json_atomic
 from looptool.logs import console, setup_logging
 from looptool.serve import VllmServer, free_port
 
-log = logging.getLogger("benchmarks.perf.serve_throughput")
+log = logging.getLogger("looptool.benchmarks.perf.serve_throughput")
 
 TOPICS = [
     "a lighthouse keeper", "a lost robot", "the first snow", "a busy market", "an old map",
