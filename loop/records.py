@@ -1,0 +1,144 @@
+"""What the loop's stages write: one typed record per item, one summary per iteration.
+
+Run folder layout (``looptool run``)::
+
+    RUN/seed/                 train.jsonl, heldout.jsonl, seed_report.json   (stage "seed")
+    RUN/<mode>/iter_<j>/      one folder per iteration of one mode (loop, static, ablations)
+        data.jsonl            D_j, the samples this iteration trains on
+        train/                the GRPO run (train_report.json, model/, adapter/)
+        probe/                probe.journal.jsonl -> probe.jsonl (ProbeRecord per sample)
+        eval/                 held-out ToolMatch (heldout.jsonl) + benchmark cells
+        judge/                judge.journal.jsonl -> verdicts.jsonl (JudgeRecord per mismatch)
+        expand/               expand.journal.jsonl -> expansions.jsonl (accepted samples)
+        compose/              next.jsonl (D_{j+1}), composition.json
+        iteration.json        IterationSummary
+    RUN/run_report.json       RunReport (every mode, every iteration)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from looptool.schema import ToolCall
+
+
+class LoopMode(StrEnum):
+    """How a run composes the next iteration's data."""
+
+    LOOP = "loop"  # the full loop: probe -> judge -> expand -> compose
+    STATIC = "static"  # same budget and steps, seed data only (the paper's baseline)
+    NO_HPPL = "no_hppl"  # ablation: no high-perplexity selection
+    NO_JGLV = "no_jglv"  # ablation: no judge; every mismatch is an error seed with its label
+    NO_EDDE = "no_edde"  # ablation: no error-driven expansion
+
+
+class ProbeRecord(BaseModel):
+    """GCP's result for one sample: the greedy prediction, ToolMatch, perplexity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_id: str
+    completion: str
+    predicted_calls: list[ToolCall] = Field(default_factory=list)
+    predicted_text: str | None = None
+    parse_error: str | None = None
+    matched: bool
+    perplexity: float | None = None
+    perplexity_of: str | None = Field(default=None, description="label | greedy")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class Verdict(StrEnum):
+    PRED_WRONG = "PRED_WRONG"
+    LABEL_WRONG = "LABEL_WRONG"
+    BOTH_CORRECT = "BOTH_CORRECT"
+    BOTH_WRONG = "BOTH_WRONG"
+    UNJUDGED = "UNJUDGED"
+
+
+class JudgeRecord(BaseModel):
+    """JGLV's outcome for one mismatched sample and what the loop did with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_id: str
+    verdict: Verdict
+    decided_by: str = Field(description="execution | panel | unjudged | ablation")
+    analysis: str = ""
+    position_disagreement: bool | None = None
+    action: str = Field(description="error_seed | relabeled | kept_high_ppl | dropped | relabel_rejected")
+    new_sample_id: str | None = None
+    detail: dict[str, object] = Field(default_factory=dict, description="the full verdict (votes, evidence)")
+
+
+class ExpansionRecord(BaseModel):
+    """EDDE's outcome for one error seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_id: str
+    generator: str = Field(description="llm | slots")
+    asked: int
+    produced: int
+    accepted_ids: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list, description="one reason per rejected sample")
+    heldout_duplicates: int = 0
+    error: str | None = None
+
+
+class StageTime(BaseModel):
+    stage: str
+    seconds: float
+    skipped: bool = False
+
+
+class IterationSummary(BaseModel):
+    """One iteration of one mode: what the loop found, fixed and generated (the paper's Table 3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: LoopMode
+    iteration: int
+    trained_on: int = 0
+    train_steps: int = 0
+    policy: str | None = None
+    probed: int = 0
+    mastered: int = 0
+    mismatched: int = 0
+    probe_failed: int = 0
+    high_ppl: int = 0
+    verdicts: dict[str, int] = Field(default_factory=dict)
+    decided_by_execution: int = 0
+    position_disagreements: int = 0
+    relabeled: int = 0
+    error_seeds: int = 0
+    expansions_asked: int = 0
+    expansions_accepted: int = 0
+    expansion_yield_by_generator: dict[str, float] = Field(default_factory=dict)
+    heldout_duplicates_removed: int = 0
+    next_size: int = 0
+    next_counts: dict[str, int] = Field(default_factory=dict, description="error_seeds, expansions, high_ppl, fresh")
+    heldout_accuracy: float | None = None
+    benchmark_accuracy: dict[str, float] = Field(default_factory=dict)
+    stage_times: list[StageTime] = Field(default_factory=list)
+    tokens_by_role: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list, description="stages that produced nothing, and why")
+
+
+class RunReport(BaseModel):
+    """``run_report.json``: the seed set and every iteration of every mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: str
+    seed_counts: dict[str, int] = Field(default_factory=dict, description="samples per source")
+    seed_categories: dict[str, int] = Field(default_factory=dict)
+    heldout_size: int = 0
+    base_heldout_accuracy: float | None = None
+    base_benchmark_accuracy: dict[str, float] = Field(default_factory=dict)
+    iterations: list[IterationSummary] = Field(default_factory=list)
+    contamination: list[str] = Field(default_factory=list, description="tools overlapping evaluated benchmarks")
