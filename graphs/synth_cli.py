@@ -1,10 +1,10 @@
-"""``looptool synth ...`` (seed-data synthesis) and ``looptool traces ...`` (trace viewers).
+"""``looptool synth ...``: seed-data synthesis.
 
 * ``looptool synth dialogues --n N [--tools LIBRARY.jsonl]`` simulates dialogues and writes
   ``dialogues.jsonl``, ``samples.jsonl``, ``rejects.jsonl`` and ``traces.sqlite``.
 * ``looptool synth apis --n N`` synthesizes tool specs from the context/constraint trees.
-* ``looptool traces show RUN_DIR [--dialogue ID]`` prints a run's traces (or one trace).
-* ``looptool traces html RUN_DIR [--output FILE]`` writes a static HTML viewer.
+
+A run's traces are read with ``looptool traces ...`` (:mod:`looptool.traces_cli`).
 
 Heavy imports (LangGraph, langchain) happen inside the handlers so ``looptool --help``
 stays fast.
@@ -142,71 +142,6 @@ def _register_synth(subparsers: Any) -> None:
     apis.set_defaults(handler=_synth_apis)
 
 
-# ---------------------------------------------------------------------- traces
-
-
-def _open_store(run_dir: str) -> Any:
-    from looptool.traces import TraceStore, TraceStoreError
-
-    path = Path(run_dir)
-    if not path.exists():
-        raise UserError(f"{path}: no such run folder")
-    target = path if path.is_file() else path / "traces.sqlite"
-    try:
-        return TraceStore(target, readonly=True)
-    except TraceStoreError as error:
-        raise UserError(str(error)) from None
-
-
-def _traces_show(args: argparse.Namespace) -> int:
-    from looptool.traces import render_summary, render_trace
-
-    store = _open_store(args.run_dir)
-    try:
-        if args.dialogue:
-            try:
-                render_trace(store, args.dialogue, console, width=args.width)
-            except KeyError as error:
-                raise UserError(str(error.args[0])) from None
-        else:
-            render_summary(store, console, limit=args.limit)
-    finally:
-        store.close()
-    return 0
-
-
-def _traces_html(args: argparse.Namespace) -> int:
-    from looptool.traces import write_html
-
-    store = _open_store(args.run_dir)
-    try:
-        default = (Path(args.run_dir) if Path(args.run_dir).is_dir() else Path(args.run_dir).parent) / "traces.html"
-        target = write_html(store, Path(args.output) if args.output else default,
-                            limit=args.limit, status=args.status)
-    finally:
-        store.close()
-    console.print(f"wrote {target}")
-    return 0
-
-
-def _register_traces(subparsers: Any) -> None:
-    traces = subparsers.add_parser("traces", help="inspect a run's traces (terminal or HTML)")
-    actions = traces.add_subparsers(dest="traces_command", required=True, metavar="HOW")
-    show = actions.add_parser("show", help="summary of a run's traces, or one trace in full")
-    show.add_argument("run_dir", help="run folder (or a traces.sqlite file)")
-    show.add_argument("--dialogue", "--id", dest="dialogue", help="trace id (dialogue or job id)")
-    show.add_argument("--limit", type=int, default=50, help="traces listed in the summary")
-    show.add_argument("--width", type=int, default=400, help="characters shown per event")
-    show.set_defaults(handler=_traces_show)
-    page = actions.add_parser("html", help="write a static HTML trace viewer")
-    page.add_argument("run_dir", help="run folder (or a traces.sqlite file)")
-    page.add_argument("--output", "-o", help="HTML file (default: RUN_DIR/traces.html)")
-    page.add_argument("--limit", type=int, default=1000, help="only the last N traces (default 1000)")
-    page.add_argument("--status", help="only traces with this status (accepted, rejected, failed, ...)")
-    page.set_defaults(handler=_traces_html)
-
-
 def register(subparsers: Any) -> None:
-    """Add ``synth`` and ``traces`` to the ``looptool`` command line."""
+    """Add ``synth`` to the ``looptool`` command line."""
     _register_synth(subparsers)
-    _register_traces(subparsers)

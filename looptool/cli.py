@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "looptool.serve_cli",
     "looptool.agents.tools_cli",
     "looptool.graphs.synth_cli",
+    "looptool.traces_cli",
     "looptool.training.cli",
     "looptool.benchmarks.cli",
     "looptool.loop.cli",
