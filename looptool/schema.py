@@ -188,6 +188,9 @@ class Lineage(BaseModel):
     iteration: int = 0
     stage: str = "seed"
     notes: list[str] = Field(default_factory=list)
+    #: The item of its source it was made from (curated template id, dialogue id, imported
+    #: ``file:line``); the held-out split never puts one item on both sides.
+    source_item: str | None = None
 
 
 class Plan(BaseModel):
@@ -231,6 +234,9 @@ class Sample(BaseModel):
     label_calls: list[ToolCall] = Field(default_factory=list)
     label_text: str | None = None
     lineage: Lineage = Field(default_factory=Lineage)
+    #: Source-specific data, each key owned and typed by the stage that writes it (e.g.
+    #: ``"curated"``: template id + slot values, read by ``looptool.loop.seed``).
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("tools")
     @classmethod

@@ -97,7 +97,8 @@ def test_jsonl_round_trip(tmp_path):
     assert read_jsonl(path, Sample) == samples
     first = json.loads(path.read_text().splitlines()[0])
     assert first["schema_version"] == 1
-    assert first["lineage"] == {"origin": "expanded", "parent_id": "s0", "iteration": 2, "stage": "edde", "notes": []}
+    assert first["lineage"] == {"origin": "expanded", "parent_id": "s0", "iteration": 2, "stage": "edde", "notes": [],
+                                "source_item": None}
 
 
 def test_jsonl_bad_record_names_line_and_field(tmp_path):
