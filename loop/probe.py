@@ -1,0 +1,140 @@
+"""GCP, Greedy Capability Probing: what the current policy gets wrong, and how unsure it is.
+
+Every sample of ``D_j`` is rendered exactly as training renders it (``training.examples``,
+the model's chat template), greedy-decoded by the served policy, and scored by the reward's
+own parser (``training.rewards.score_tool_match``): ToolMatch -> mastered, else mismatched.
+For mastered samples the perplexity is measured, by default of the *label* (teacher-forced
+``prompt_logprobs``), or of the greedy output (what the official code does). With thinking
+models the think block is not counted: only tokens after the last ``</think>`` are scored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from looptool.codecs import parse_hermes
+from looptool.loop.records import ProbeRecord
+from looptool.training.examples import ChatTokenizer, GRPOExample
+from looptool.training.rewards import score_tool_match
+
+THINK_END = "</think>"
+
+
+class ProbeSettings(BaseModel):
+    """``loop.probe``: greedy decoding and perplexity of the probing stage."""
+
+    max_tokens: int = Field(default=128, ge=1, description="greedy completion length")
+    concurrency: int = Field(default=16, ge=1, description="requests in flight")
+    perplexity_of: Literal["label", "greedy", "none"] = Field(
+        default="label",
+        description="label: teacher-forced PPL of the label (prompt_logprobs); greedy: PPL of the "
+        "model's own greedy output (the official code); none: skip",
+    )
+    high_ppl_top_fraction: float | None = Field(
+        default=0.3, gt=0.0, le=1.0, description="keep this top fraction of mastered samples by PPL"
+    )
+    high_ppl_threshold: float | None = Field(
+        default=None, gt=0.0, description="or keep mastered samples with PPL above this (wins when set)"
+    )
+
+
+class Completion(Protocol):
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TokenScores(Protocol):
+    @property
+    def perplexity(self) -> float: ...
+
+
+class ProbeClient(Protocol):
+    """What probing needs from the served policy (``looptool`` raw completions client)."""
+
+    async def complete(
+        self, prompt: str | list[int], *, max_tokens: int = 64, temperature: float = 0.0, **extra: Any
+    ) -> Any: ...
+
+    async def continuation_logprobs(
+        self, context: str | list[int], continuation: str | list[int]
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ProbeTools:
+    """The policy's client and tokenizer (the tokenizer of the checkpoint being probed)."""
+
+    client: ProbeClient
+    tokenizer: ChatTokenizer
+    settings: ProbeSettings
+
+
+def prompt_ids(tokenizer: ChatTokenizer, example: GRPOExample) -> list[int]:
+    """The training prompt rendered with the chat template and the generation prompt."""
+    encoded = tokenizer.apply_chat_template(example.prompt, tokenize=True, add_generation_prompt=True)
+    ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+    return [int(token) for token in ids]
+
+
+def scored_text(text: str) -> str:
+    """The part of a completion that perplexity counts: after the last ``</think>``."""
+    index = text.rfind(THINK_END)
+    return text[index + len(THINK_END):].lstrip("\n") if index >= 0 else text
+
+
+def _encode(tokenizer: ChatTokenizer, text: str) -> list[int]:
+    encode = getattr(tokenizer, "encode", None)
+    if encode is None:
+        raise TypeError("the probing tokenizer needs an encode() method")
+    return [int(token) for token in encode(text, add_special_tokens=False)]
+
+
+async def probe_example(example: GRPOExample, tools: ProbeTools) -> ProbeRecord:
+    """Greedy-decode one example, score it, and measure perplexity when it is mastered."""
+    settings = tools.settings
+    ids = prompt_ids(tools.tokenizer, example)
+    result = await tools.client.complete(ids, max_tokens=settings.max_tokens, temperature=0.0)
+    text = str(result.text)
+    matched = score_tool_match(text, example.label_kind, list(example.label_calls)) == 1.0
+    parsed = parse_hermes(text, allow_trailing_text=True)
+    record = ProbeRecord(
+        sample_id=example.sample_id,
+        completion=text,
+        predicted_calls=list(parsed.calls) if parsed.ok else [],
+        predicted_text=(parsed.content.strip() or None) if parsed.ok and not parsed.calls else None,
+        parse_error=None if parsed.ok else str(parsed.error),
+        matched=matched,
+        prompt_tokens=int(result.prompt_tokens),
+        completion_tokens=int(result.completion_tokens),
+        finish_reason=result.finish_reason,
+    )
+    if matched and settings.perplexity_of != "none":
+        continuation = example.label_completion() if settings.perplexity_of == "label" else scored_text(text)
+        context = ids
+        if settings.perplexity_of == "greedy" and continuation != text:
+            context = ids + _encode(tools.tokenizer, text[: len(text) - len(continuation)])
+        continuation_ids = _encode(tools.tokenizer, continuation)
+        if continuation_ids:
+            score = await tools.client.continuation_logprobs(context, continuation_ids)
+            record.perplexity = float(score.perplexity)
+            record.perplexity_of = settings.perplexity_of
+    return record
+
+
+def select_high_ppl(records: Sequence[ProbeRecord], settings: ProbeSettings) -> list[str]:
+    """Ids of mastered samples kept as D^HPPL: above the threshold, or the top fraction by PPL."""
+    scored = [r for r in records if r.matched and r.perplexity is not None and math.isfinite(r.perplexity)]
+    if settings.high_ppl_threshold is not None:
+        return [r.sample_id for r in scored if (r.perplexity or 0.0) > settings.high_ppl_threshold]
+    if settings.high_ppl_top_fraction is None or not scored:
+        return []
+    keep = max(1, round(len(scored) * settings.high_ppl_top_fraction))
+    ranked = sorted(scored, key=lambda r: (-(r.perplexity or 0.0), r.sample_id))
+    return [r.sample_id for r in ranked[:keep]]

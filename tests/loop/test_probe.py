@@ -1,0 +1,110 @@
+"""GCP on one example: greedy prediction scored by the reward's parser, PPL of label or output."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from looptool.codecs import render_hermes
+from looptool.loop.probe import (
+    ProbeSettings,
+    ProbeTools,
+    probe_example,
+    scored_text,
+    select_high_ppl,
+)
+from looptool.loop.records import ProbeRecord
+from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
+from looptool.training.examples import build_example
+
+TOOL = ToolSpec(name="add", parameters={"type": "object", "properties": {"a": {"type": "integer"}}})
+LABEL = [ToolCall(name="add", arguments={"a": 2})]
+
+
+class CharTokenizer:
+    """One token per character; the 'chat template' joins the contents."""
+
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> list[int]:
+        return [ord(c) for c in "|".join(str(m["content"]) for m in conversation)]
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+
+@dataclass
+class Result:
+    text: str
+    finish_reason: str | None = "stop"
+    prompt_tokens: int = 5
+    completion_tokens: int = 3
+
+
+@dataclass
+class Score:
+    perplexity: float
+
+
+@dataclass
+class FakeClient:
+    reply: str
+    scored: list[tuple[list[int], list[int]]] = field(default_factory=list)
+
+    async def complete(self, prompt: Any, *, max_tokens: int = 64, temperature: float = 0.0, **extra: Any) -> Result:
+        assert temperature == 0.0
+        return Result(self.reply)
+
+    async def continuation_logprobs(self, context: Any, continuation: Any) -> Score:
+        self.scored.append((list(context), list(continuation)))
+        return Score(perplexity=1.5)
+
+
+def example() -> Any:
+    sample = Sample(id="s1", tools=[TOOL], context=[Message(role=Role.USER, content="add 2")], label_calls=LABEL)
+    return build_example(sample, None, max_prompt_tokens=1024)
+
+
+def run(reply: str, mode: str = "label") -> tuple[ProbeRecord, FakeClient]:
+    client = FakeClient(reply)
+    tools = ProbeTools(client=client, tokenizer=CharTokenizer(), settings=ProbeSettings(perplexity_of=mode))  # type: ignore[arg-type]
+    return asyncio.run(probe_example(example(), tools)), client
+
+
+def test_mastered_sample_gets_the_label_perplexity() -> None:
+    record, client = run(render_hermes(LABEL))
+    assert record.matched and record.predicted_calls == LABEL
+    assert record.perplexity == 1.5 and record.perplexity_of == "label"
+    (context, continuation), = client.scored
+    assert "".join(map(chr, continuation)) == render_hermes(LABEL)
+
+
+def test_mismatch_has_no_perplexity_and_keeps_the_prediction() -> None:
+    wrong = [ToolCall(name="add", arguments={"a": 3})]
+    record, client = run(render_hermes(wrong))
+    assert not record.matched and record.predicted_calls == wrong and record.perplexity is None
+    assert client.scored == []
+
+
+def test_unparseable_output_is_a_mismatch_with_the_reason() -> None:
+    record, _ = run("<tool_call>{not json</tool_call>")
+    assert not record.matched and record.parse_error
+
+
+def test_greedy_perplexity_skips_the_think_block() -> None:
+    reply = "<think>hmm</think>\n" + render_hermes(LABEL)
+    record, client = run(reply, mode="greedy")
+    assert record.matched and record.perplexity_of == "greedy"
+    (context, continuation), = client.scored
+    assert "".join(map(chr, continuation)) == render_hermes(LABEL)
+    assert "".join(map(chr, context)).endswith("</think>\n")
+    assert scored_text("plain") == "plain"
+
+
+def test_high_ppl_selection_by_fraction_and_threshold() -> None:
+    records = [ProbeRecord(sample_id=f"s{i}", completion="", matched=True, perplexity=float(i)) for i in range(1, 11)]
+    records.append(ProbeRecord(sample_id="miss", completion="", matched=False))
+    records.append(ProbeRecord(sample_id="nan", completion="", matched=True, perplexity=math.nan))
+    assert select_high_ppl(records, ProbeSettings(high_ppl_top_fraction=0.2)) == ["s10", "s9"]
+    assert select_high_ppl(records, ProbeSettings(high_ppl_threshold=8.5)) == ["s9", "s10"]
+    assert select_high_ppl(records, ProbeSettings(high_ppl_top_fraction=None)) == []
