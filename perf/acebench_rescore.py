@@ -8,7 +8,7 @@ summarise.
 
 Usage::
 
-    .venv/bin/python benchmarks/perf/acebench_rescore.py [--repeat 3] [--out DIR]
+    .venv/bin/python perf/acebench_rescore.py [--repeat 3] [--out DIR]
 
 Prints one JSON object: per-phase wall times (best of ``--repeat``), entry count, the
 overall scores, and the machine.

@@ -9,9 +9,9 @@ checks (sampling + merge + every rule + duplicate check) on conforming specs.
 
 Usage (the shared development server; keep runs short on shared machines)::
 
-    .venv/bin/python benchmarks/perf/api_synthesis_throughput.py \\
+    .venv/bin/python perf/api_synthesis_throughput.py \\
         --base-url http://127.0.0.1:8765/v1 --levels 1 4 8 --requests 3 8 8 --out /tmp/api.json
-    .venv/bin/python benchmarks/perf/api_synthesis_throughput.py --rules-only
+    .venv/bin/python perf/api_synthesis_throughput.py --rules-only
 
 Tokens are counted on the client (the ``usage`` of every response), so other load on a
 shared server lowers the numbers but is not counted in them.
@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from looptool.agents.api_generator import ApiDraft, draft_to_spec
+from looptool.agents.api_generator import (
+    ApiDraft,
+    ApiRequest,
+    FieldDraft,
+    ItemsDraft,
+    ParameterDraft,
+    ParameterRequirement,
+    ReturnsDraft,
+    apply_convention,
+    draft_to_spec,
+    split_words,
+)
 from looptool.config import load_config
 from looptool.graphs.api_synthesis.library import KnownTools
 from looptool.graphs.api_synthesis.rules import check_rules
@@ -42,7 +52,7 @@ from looptool.graphs.api_synthesis.trees import load_constraint_tree, load_conte
 from looptool.logs import console, setup_logging
 from looptool.traces import EventKind, TraceStore
 
-log = logging.getLogger("looptool.benchmarks.api_synthesis_throughput")
+log = logging.getLogger("api_synthesis_throughput")
 
 
 class LevelResult(BaseModel):
@@ -107,17 +117,83 @@ def run_level(args: argparse.Namespace, concurrency: int, requests: int) -> Leve
     )
 
 
+POSITIONS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+             "juliet", "kilo", "lima"]
+
+
+def _required_count(wanted: ParameterRequirement) -> int:
+    """The fewest required parameters that fit the request's required/optional bounds."""
+    count = wanted.max_count
+    for required in range(count + 1):
+        optional = count - required
+        if (required >= wanted.min_required
+                and (wanted.max_required is None or required <= wanted.max_required)
+                and optional >= wanted.min_optional
+                and (wanted.max_optional is None or optional <= wanted.max_optional)):
+            return required
+    raise ValueError(f"request {wanted.required_option!r}: no required/optional split fits {count} parameters")
+
+
+def conforming_draft(request: ApiRequest) -> ApiDraft:
+    """A draft that meets every constraint of ``request``, as a perfect generator would write it."""
+    convention = request.naming.convention
+
+    def name(*words: str) -> str:
+        return apply_convention(list(words), convention)
+
+    words = [word for word in split_words(request.intent) if word.isalnum()] or ["do"]
+    if len(words) < request.min_function_name_words:
+        words = ["run", *words]
+    wanted = request.parameters
+    features = sorted(wanted.must_include, key=["array", "object", "enum"].index)
+    enum_in_object = len(features) > wanted.max_count and "enum" in features
+    if enum_in_object:
+        features.remove("enum")
+    parameters: dict[str, ParameterDraft] = {}
+    for position in range(wanted.max_count):
+        feature = features.pop(0) if features else None
+        key = name(words[-1], POSITIONS[position])
+        if feature == "enum":
+            parameters[key] = ParameterDraft(type="string", description="A choice of mode.", enum=["fast", "slow"])
+        elif feature == "array":
+            parameters[key] = ParameterDraft(type="array", description="A list of tags.",
+                                             items=ItemsDraft(type="string", description="A tag."))
+        elif feature == "object":
+            fields = {name("max", "price"): FieldDraft(type="number", description="Highest price.")}
+            if enum_in_object:
+                fields[name("sort", "order")] = FieldDraft(type="string", description="Sort order.", enum=["asc", "desc"])
+            parameters[key] = ParameterDraft(type="object", description="Nested filters.", properties=fields)
+        else:
+            parameters[key] = ParameterDraft(type="string", description=f"Value {position} for {request.intent}.")
+    wanted_returns = request.returns
+    returns = ReturnsDraft(type=wanted_returns.types[0], description="The result.")
+    if returns.type == "object":
+        names = wanted_returns.required_properties or ["status", "detail", "extra"][: max(2, wanted_returns.min_properties)]
+        returns.properties = {field: FieldDraft(type="string", description=f"The {field}.") for field in names}
+    elif returns.type == "array":
+        item_type = wanted_returns.items_type or "string"
+        returns.items = ItemsDraft(
+            type=item_type,
+            description="One entry.",
+            properties={"label": FieldDraft(type="string", description="A label.")} if item_type == "object" else None,
+        )
+    return ApiDraft(
+        name=name(*words),
+        description=f"{request.intent_description or request.intent} (synthesized).",
+        parameters=parameters,
+        required=list(parameters)[: _required_count(wanted)],
+        returns=returns,
+    )
+
+
 def rules_only(count: int) -> dict[str, Any]:
     """Time sampling + merge + all rules + the duplicate check on conforming specs."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests/
-    from tests.graphs.api_synthesis.fakes import valid_draft  # a conforming-spec builder
-
     context, constraints = load_context_tree(), load_constraint_tree()
     requests = [
         merge_request(context_leaf(context, 0, i), constraints, constraint_path(constraints, 0, i), index=i)
         for i in range(count)
     ]
-    specs = [draft_to_spec(ApiDraft.model_validate(valid_draft(request))) for request in requests]
+    specs = [draft_to_spec(conforming_draft(request)) for request in requests]
     known = KnownTools()
     started = time.perf_counter()
     violations = 0

@@ -7,7 +7,7 @@ tokens/s, the accuracy, and the wall time of a complete ``looptool eval``-equiva
 
 Usage (the shared development server by default)::
 
-    .venv/bin/python benchmarks/perf/bfcl_e2e.py [--base-url http://127.0.0.1:8765/v1]
+    .venv/bin/python perf/bfcl_e2e.py [--base-url http://127.0.0.1:8765/v1]
         [--model smollm2] [--concurrency 1 32] [--entries 8 64] [--max-tokens 128]
 """
 
@@ -21,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bfcl_rescore import machine  # perf/ is on sys.path when this script runs
+
 from looptool.benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelEndpoint
 from looptool.benchmarks.bfcl import BfclV3
-from looptool.benchmarks.perf.bfcl_rescore import machine
 from looptool.benchmarks.runner.chat import OpenAIChatModel
 from looptool.benchmarks.runner.engine import plan_cells, run_plans
 from looptool.benchmarks.runner.settings import EvalSettings

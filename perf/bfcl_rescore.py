@@ -10,7 +10,7 @@ BFCL's own ``eval_runner`` and the per-entry verdicts compared.
 
 Usage::
 
-    .venv/bin/python benchmarks/perf/bfcl_rescore.py [--official] [--out DIR]
+    .venv/bin/python perf/bfcl_rescore.py [--official] [--out DIR]
 
 Prints one JSON object: wall times, entry counts, the overall, agreement, the machine.
 """
@@ -38,7 +38,7 @@ from looptool.jsonl import write_jsonl
 from looptool.logs import setup_logging
 
 log = logging.getLogger("bfcl_rescore")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "benchmarks" / "bfcl_official_reference.py"
 
 
@@ -95,8 +95,7 @@ def main() -> int:
 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "looptool.cli", "--log-level", "WARNING", "rescore", str(run_dir),
-                    "--no-chart"], cwd=REPO, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
+                    "--no-chart"], cwd=REPO, check=True, capture_output=True)
     cold_s = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -17,7 +17,7 @@ For each concurrency level (dialogues in flight) it
 
 Usage (the shared development server; keep runs short on shared machines)::
 
-    .venv/bin/python benchmarks/perf/dialogue_throughput.py --base-url http://127.0.0.1:8765/v1 \\
+    .venv/bin/python perf/dialogue_throughput.py --base-url http://127.0.0.1:8765/v1 \\
         --levels 1 8 32 --dialogues 2 16 48 --max-tokens 192 --raw-seconds 30 --out /tmp/dt.json
 
 Tokens are counted on the client (the ``usage`` of every response). The server's own
@@ -44,7 +44,6 @@ import httpx
 from pydantic import BaseModel
 
 import looptool.agents.backends.settings  # noqa: F401  (registers the tools section)
-from looptool.agents.usage import UsageRecorder
 from looptool.config import load_config
 from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.graphs.dialogue.run import (
@@ -56,8 +55,9 @@ from looptool.graphs.dialogue.run import (
 from looptool.graphs.dialogue.tools import backend_tool_specs
 from looptool.logs import console, setup_logging
 from looptool.traces import TraceStore
+from looptool.usage import UsageRecorder
 
-log = logging.getLogger("looptool.benchmarks.dialogue_throughput")
+log = logging.getLogger("dialogue_throughput")
 
 RAW_PROMPT = (
     "You are a helpful assistant. Explain, step by step and in detail, how to plan a "

@@ -7,7 +7,7 @@ reports the reward curve and held-out ToolMatch accuracy (greedy) before and aft
 
 Usage (about 15 minutes on 2 cores; run it in the background):
 
-    nohup .venv/bin/python benchmarks/perf/grpo_reward_curve.py --out runs/bench-reward-curve \\
+    nohup .venv/bin/python perf/grpo_reward_curve.py --out runs/bench-reward-curve \\
         --max-steps 60 --max-minutes 11 > runs/bench-reward-curve.log 2>&1 &
 
 Writes ``<out>/train_report.json`` (the normal run report) and ``<out>/reward_curve.json``

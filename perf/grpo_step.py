@@ -6,7 +6,7 @@ settings, data, seed and reward, for full fine-tuning and LoRA. The first step o
 run is warm-up and not counted. Default: the embedded SmolLM2-135M, 4 prompts x 4 rollouts,
 64 new tokens, fp32 on CPU.
 
-    .venv/bin/python benchmarks/perf/grpo_step.py --out runs/bench-grpo-step --steps 3
+    .venv/bin/python perf/grpo_step.py --out runs/bench-grpo-step --steps 3
 
 Environment overrides: GRPO_STEP_PROMPTS, GRPO_STEP_GENERATIONS, GRPO_STEP_TOKENS,
 GRPO_STEP_THREADS (torch threads; 0 = torch's default).
@@ -61,8 +61,7 @@ def peak_rss_bytes() -> int:
 
 
 def write_data(folder: Path) -> Path:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from grpo_reward_curve import TRAIN_CITIES, make_task_set
+    from grpo_reward_curve import TRAIN_CITIES, make_task_set  # perf/ is on sys.path
 
     from looptool.jsonl import write_jsonl
 

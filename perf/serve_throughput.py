@@ -2,7 +2,7 @@
 runs) at 1, 8 and 32 requests in flight, beside transformers ``generate`` one request at a
 time, in one run. Every completion is exactly ``--max-tokens`` tokens (``ignore_eos``).
 
-    .venv/bin/python -m benchmarks.perf.serve_throughput --modes eager compiled \\
+    .venv/bin/python perf/serve_throughput.py --modes eager compiled \\
         --out runs/perf/serve_throughput.json
 
 ``eager`` starts vLLM with ``--enforce-eager`` (fast start-up), ``compiled`` without it
@@ -30,7 +30,7 @@ from looptool.jsonl import write_json_atomic
 from looptool.logs import console, setup_logging
 from looptool.serve import VllmServer, free_port
 
-log = logging.getLogger("looptool.benchmarks.perf.serve_throughput")
+log = logging.getLogger("serve_throughput")
 
 TOPICS = [
     "a lighthouse keeper", "a lost robot", "the first snow", "a busy market", "an old map",

@@ -1,7 +1,7 @@
 """Benchmark the tool layer: executable backend calls/s, importer throughput, simulator latency.
 
-    .venv/bin/python benchmarks/perf/tool_backends.py                      # no server needed
-    .venv/bin/python benchmarks/perf/tool_backends.py --base-url http://127.0.0.1:8765/v1 --sim-calls 8
+    .venv/bin/python perf/tool_backends.py                      # no server needed
+    .venv/bin/python perf/tool_backends.py --base-url http://127.0.0.1:8765/v1 --sim-calls 8
 
 Prints one JSON object with the numbers (and the machine's CPU count).
 """
@@ -99,7 +99,7 @@ def bench_import(operations: int, functions: int) -> dict[str, float]:
 def bench_simulator(base_url: str, calls: int, max_tokens: int) -> dict[str, Any]:
     from looptool.agents.backends.settings import SimulatorSettings
     from looptool.agents.backends.simulated import SimulatedBackend
-    from looptool.agents.llm import make_chat_model
+    from looptool.agents.chat_models import make_chat_model
     from looptool.config import RoleSettings, SamplingSettings
 
     spec = ToolSpec(
