@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from looptool.cli import UserError
+from looptool.errors import UserError
 from looptool.logs import console
 from looptool.trace_views import render_summary, render_trace, write_html
 from looptool.traces import TRACE_FILE, TraceStore, TraceStoreError
