@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from looptool.agents.label_judge import Verdict
 from looptool.schema import ToolCall
 
 
@@ -50,14 +51,6 @@ class ProbeRecord(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
-
-
-class Verdict(StrEnum):
-    PRED_WRONG = "PRED_WRONG"
-    LABEL_WRONG = "LABEL_WRONG"
-    BOTH_CORRECT = "BOTH_CORRECT"
-    BOTH_WRONG = "BOTH_WRONG"
-    UNJUDGED = "UNJUDGED"
 
 
 class JudgeRecord(BaseModel):

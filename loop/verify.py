@@ -5,7 +5,7 @@
   new sample's lineage and metadata; the new sample is an error seed (D^LR) if it passes the
   rule validator, else it is dropped with the reason.
 - BOTH_CORRECT: kept (as a high-perplexity sample) when its label PPL reaches the high-PPL cut.
-- BOTH_WRONG and UNJUDGED: dropped, recorded.
+- BOTH_WRONG, UNDECIDED (no panel majority) and UNJUDGED: dropped, recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from looptool.loop.records import ProbeRecord, Verdict
+from looptool.agents.label_judge import Verdict
+from looptool.loop.records import ProbeRecord
 from looptool.schema import OriginKind, Sample
 
 RELABEL_KEY = "relabel"
@@ -87,4 +88,6 @@ def act_on_verdict(
         return VerdictOutcome("dropped", reason="both correct, not high perplexity")
     if verdict == Verdict.BOTH_WRONG:
         return VerdictOutcome("dropped", reason="both label and prediction are wrong")
+    if verdict == Verdict.UNDECIDED:
+        return VerdictOutcome("dropped", reason="the judge panel had no majority")
     return VerdictOutcome("dropped", reason="no valid judge vote")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from looptool.loop.records import ProbeRecord, Verdict
+from looptool.agents.label_judge import Verdict
+from looptool.loop.records import ProbeRecord
 from looptool.loop.verify import RELABEL_KEY, act_on_verdict
 from looptool.schema import Message, OriginKind, Role, Sample, ToolCall, ToolSpec
 
@@ -59,3 +60,4 @@ def test_both_correct_kept_only_when_high_ppl() -> None:
 def test_both_wrong_and_unjudged_are_dropped() -> None:
     assert act(Verdict.BOTH_WRONG).action == "dropped"
     assert act(Verdict.UNJUDGED).reason == "no valid judge vote"
+    assert act(Verdict.UNDECIDED).action == "dropped"
