@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from looptool.batch import BatchItem, ItemOutcome, finished_in_order, read_journal, run_batch
 from looptool.codecs import parse_hermes
 from looptool.loop.records import ProbeRecord
 from looptool.training.examples import ChatTokenizer, GRPOExample
@@ -138,3 +140,55 @@ def select_high_ppl(records: Sequence[ProbeRecord], settings: ProbeSettings) -> 
     keep = max(1, round(len(scored) * settings.high_ppl_top_fraction))
     ranked = sorted(scored, key=lambda r: (-(r.perplexity or 0.0), r.sample_id))
     return [r.sample_id for r in ranked[:keep]]
+
+
+class ProbeSummary(BaseModel):
+    """What one probing pass found over a set of samples."""
+
+    probed: int = 0
+    mastered: int = 0
+    mismatched: int = 0
+    failed: int = 0
+    failures: list[str] = Field(default_factory=list, description="'<id>: <reason>' of failed requests")
+    seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float | None:
+        """ToolMatch accuracy over the samples that were probed (None when none was)."""
+        return self.mastered / self.probed if self.probed else None
+
+
+async def probe_samples(
+    examples: Sequence[GRPOExample],
+    tools: ProbeTools,
+    *,
+    journal: Path,
+    description: str = "probe",
+    progress: bool = True,
+) -> tuple[list[ProbeRecord], ProbeSummary]:
+    """Probe every example through the batch runner (resumable via ``journal``).
+
+    Returns the finished records in the examples' order and a summary; a request that failed
+    (server error after the transport's retries) is counted and retried by the next run.
+    """
+    items = [BatchItem(example.sample_id, example) for example in examples]
+
+    async def work(item: BatchItem[GRPOExample]) -> ItemOutcome[ProbeRecord]:
+        record = await probe_example(item.payload, tools)
+        return ItemOutcome.accepted(record) if record.matched else ItemOutcome.rejected(record, "mismatch")
+
+    batch = await run_batch(
+        items, work, journal=journal, result_model=ProbeRecord, concurrency=tools.settings.concurrency,
+        description=description, progress=progress, stop_after_failures=max(8, tools.settings.concurrency),
+    )
+    records = [r.result for r in finished_in_order(read_journal(journal, ProbeRecord), [i.id for i in items])
+               if r.result is not None]
+    summary = ProbeSummary(
+        probed=len(records),
+        mastered=sum(1 for r in records if r.matched),
+        mismatched=sum(1 for r in records if not r.matched),
+        failed=len(items) - len(records),
+        failures=[f"{failure.id}: {failure.reason}" for failure in batch.failures][:20],
+        seconds=batch.seconds,
+    )
+    return records, summary

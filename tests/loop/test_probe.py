@@ -108,3 +108,27 @@ def test_high_ppl_selection_by_fraction_and_threshold() -> None:
     assert select_high_ppl(records, ProbeSettings(high_ppl_top_fraction=0.2)) == ["s10", "s9"]
     assert select_high_ppl(records, ProbeSettings(high_ppl_threshold=8.5)) == ["s9", "s10"]
     assert select_high_ppl(records, ProbeSettings(high_ppl_top_fraction=None)) == []
+
+
+def test_probe_samples_journals_and_resumes(tmp_path: Any) -> None:
+    from looptool.loop.probe import probe_samples
+
+    samples = [Sample(id=f"s{i}", tools=[TOOL], context=[Message(role=Role.USER, content=f"add {i}")],
+                      label_calls=[ToolCall(name="add", arguments={"a": 2})]) for i in range(4)]
+    examples = [build_example(s, None, max_prompt_tokens=1024) for s in samples]
+    client = FakeClient(render_hermes(LABEL))
+    calls: list[int] = []
+    original = client.complete
+
+    async def counting(*args: Any, **kwargs: Any) -> Result:
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    client.complete = counting  # type: ignore[method-assign]
+    tools = ProbeTools(client=client, tokenizer=CharTokenizer(), settings=ProbeSettings(concurrency=2))  # type: ignore[arg-type]
+    journal = tmp_path / "probe.journal.jsonl"
+    records, summary = asyncio.run(probe_samples(examples[:2], tools, journal=journal, progress=False))
+    assert [r.sample_id for r in records] == ["s0", "s1"] and summary.mastered == 2
+    records, summary = asyncio.run(probe_samples(examples, tools, journal=journal, progress=False))
+    assert [r.sample_id for r in records] == ["s0", "s1", "s2", "s3"]
+    assert summary.probed == 4 and summary.accuracy == 1.0 and len(calls) == 4  # no finished item re-sent
