@@ -22,7 +22,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.label_judge import Verdict
-from looptool.schema import ToolCall
+from looptool.schema import Sample, ToolCall
 
 
 class LoopMode(StrEnum):
@@ -65,6 +65,8 @@ class JudgeRecord(BaseModel):
     position_disagreement: bool | None = None
     action: str = Field(description="error_seed | relabeled | kept_high_ppl | dropped | relabel_rejected")
     new_sample_id: str | None = None
+    sample: Sample | None = Field(default=None, description="the sample the action yields (relabeled: the new one)")
+    reason: str = ""
     detail: dict[str, object] = Field(default_factory=dict, description="the full verdict (votes, evidence)")
 
 
