@@ -178,6 +178,10 @@ class OriginKind(StrEnum):
     HIGH_PPL = "high_ppl"  # mastered but high perplexity
 
 
+#: How files written before :attr:`Lineage.dialogue_id` noted a sample's dialogue.
+DIALOGUE_NOTE = "dialogue:"
+
+
 class Lineage(BaseModel):
     """A sample's history: what produced it, from which parent, in which iteration."""
 
@@ -191,6 +195,23 @@ class Lineage(BaseModel):
     #: The item of its source it was made from (curated template id, dialogue id, imported
     #: ``file:line``); the held-out split never puts one item on both sides.
     source_item: str | None = None
+    #: The seed dialogue the sample was cut from (kept through every later stage).
+    dialogue_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate_dialogue_note(cls, data: Any) -> Any:
+        """Files written before ``dialogue_id`` existed carry it as a ``dialogue:<id>`` note."""
+        if not isinstance(data, dict) or data.get("dialogue_id") is not None:
+            return data
+        notes = data.get("notes")
+        if not isinstance(notes, list):
+            return data
+        found = next((note for note in notes if isinstance(note, str) and note.startswith(DIALOGUE_NOTE)), None)
+        if found is None:
+            return data
+        return {**data, "dialogue_id": found.removeprefix(DIALOGUE_NOTE),
+                "notes": [note for note in notes if note is not found]}
 
 
 class Plan(BaseModel):
@@ -223,7 +244,9 @@ class Dialogue(BaseModel):
 
 
 class Sample(BaseModel):
-    """One training unit: tools + context -> label (tool calls or a text reply)."""
+    """One training unit: tools + context -> label (tool calls or a text reply).
+
+    ``context`` keeps the source's system messages; ``now`` is its date/time, if it has one."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -233,6 +256,10 @@ class Sample(BaseModel):
     context: list[Message]
     label_calls: list[ToolCall] = Field(default_factory=list)
     label_text: str | None = None
+    #: When the conversation takes place, as the source states it (e.g. ``"2024-07-14 06:00"``);
+    #: rendered into the prompt so relative dates ("tomorrow") can be learned and judged.
+    #: System messages of the source stay in ``context``.
+    now: str | None = None
     lineage: Lineage = Field(default_factory=Lineage)
     #: Source-specific data, each key owned and typed by the stage that writes it (e.g.
     #: ``"curated"``: template id + slot values, read by ``looptool.loop.seed``).

@@ -98,7 +98,7 @@ def test_jsonl_round_trip(tmp_path):
     first = json.loads(path.read_text().splitlines()[0])
     assert first["schema_version"] == 1
     assert first["lineage"] == {"origin": "expanded", "parent_id": "s0", "iteration": 2, "stage": "edde", "notes": [],
-                                "source_item": None}
+                                "source_item": None, "dialogue_id": None}
 
 
 def test_jsonl_bad_record_names_line_and_field(tmp_path):
@@ -135,3 +135,22 @@ def test_torn_tail_tolerated_only_when_asked(tmp_path):
     with pytest.raises(DataFileError):
         read_jsonl(path, Sample)
     assert len(read_jsonl(path, Sample, skip_torn_tail=True)) == 1
+
+
+def test_lineage_dialogue_id_is_a_field_and_old_notes_migrate():
+    old = Lineage.model_validate({"origin": "seed", "notes": ["dialogue:dlg-000007", "turn:2"]})
+    assert old.dialogue_id == "dlg-000007" and old.notes == ["turn:2"]
+    assert Lineage.model_validate(old.model_dump()) == old  # written back without the note
+    new = Lineage.model_validate({"dialogue_id": "dlg-1", "notes": ["dialogue:other"]})
+    assert new.dialogue_id == "dlg-1" and new.notes == ["dialogue:other"]  # the field wins
+    assert Lineage().dialogue_id is None
+
+
+def test_old_sample_line_gets_its_dialogue_id(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(json.dumps({
+        "schema_version": 1, "id": "dlg-000001-t0", "tools": [], "context": [],
+        "label_text": "hello", "lineage": {"origin": "seed", "notes": ["dialogue:dlg-000001", "turn:0"]},
+    }) + "\n")
+    [sample] = read_jsonl(path, Sample)
+    assert sample.lineage.dialogue_id == "dlg-000001" and sample.now is None
