@@ -11,15 +11,20 @@ Example (YAML)::
       personas: ["a hurried nurse, terse", "a retired teacher, very polite"]
       roles: {assistant: policy}
       prompts: {judge: "... $tools ... $context ... $step ..."}
+      validation: {judge: true, grounding: required}
+
+The validation keys (``judge``, ``grounding``, ...) used to sit directly in this section;
+recipes that still set them there load unchanged (they are moved under ``validation``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from looptool.config import register_section
+from looptool.graphs.validation.settings import VALIDATION_KEYS, JudgeCall, ValidationSettings
 
 PROMPT_NAMES = ("planner", "user_sim", "assistant", "judge")
 ROLE_NAMES = ("generator", "judge", "policy", "user_sim")
@@ -103,23 +108,45 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
     assistant_demo: bool = Field(
         True, description="show the assistant a one-turn tool-call demonstration before the dialogue"
     )
-    judge: bool = Field(True, description="run the LLM judge after the rules")
-    grounding: Literal["required", "all", "off"] = Field(
-        "required", description="which argument values must appear in the dialogue before the call"
-    )
-    grounding_min_overlap: float = Field(
-        0.5, ge=0, le=1, description="share of a string value's words that must occur earlier"
-    )
-    require_tool_call: bool = Field(
-        True, description="reject a dialogue whose task needs tools when the assistant never called one"
-    )
     trace_prompts: bool = Field(
         True, description="store the full prompt of every model call in the traces (large runs: off)"
     )
-    accept_stop_reasons: list[str] = Field(
-        default_factory=lambda: ["plan_complete", "turn_cap"],
-        description="stop reasons a dialogue may end with and still be accepted",
+    validation: ValidationSettings = Field(
+        default_factory=ValidationSettings, description="two-stage validation of each dialogue"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_validation_keys(cls, data: Any) -> Any:
+        """Recipes written before ``validation`` existed set its keys flat; nest them."""
+        if not isinstance(data, dict) or not any(key in data for key in VALIDATION_KEYS):
+            return data
+        data = dict(data)
+        nested = data.get("validation") or {}
+        if isinstance(nested, ValidationSettings):
+            nested = nested.model_dump(exclude_unset=True)
+        if not isinstance(nested, dict):
+            return data  # field validation names the problem
+        nested = dict(nested)
+        for key in VALIDATION_KEYS:
+            if key not in data:
+                continue
+            if key in nested:
+                raise ValueError(f"{key!r} is set both directly and under 'validation'; "
+                                 f"keep only validation.{key}")
+            nested[key] = data.pop(key)
+        data["validation"] = nested
+        return data
+
+    @property
+    def judge(self) -> bool:
+        """Whether the step judge runs (``validation.judge``)."""
+        return self.validation.judge
+
+    def judge_call(self) -> JudgeCall:
+        """How validation calls the judge: this section's judge role and structured-output knobs."""
+        return JudgeCall(role=self.roles.judge, structured_method=self.structured_output,
+                         parse_retries=self.parse_retries, record_prompts=self.trace_prompts)
 
     @field_validator("prompts")
     @classmethod

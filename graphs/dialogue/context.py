@@ -13,9 +13,9 @@ from langchain_core.language_models import BaseChatModel
 
 from looptool.agents.assistant import ASSISTANT_PROMPT
 from looptool.agents.backends.base import ToolRunner
-from looptool.agents.judge import JUDGE_PROMPT
 from looptool.agents.planner import PLANNER_PROMPT
 from looptool.agents.role_call import RoleBinding, RolePrompt
+from looptool.agents.step_judge import STEP_JUDGE_PROMPT
 from looptool.agents.tool_agent import SimulatorFactory
 from looptool.agents.user_sim import USER_PROMPT
 from looptool.graphs.dialogue.config import DialogueSynthSettings
@@ -39,7 +39,7 @@ class DialoguePrompts:
     planner: RolePrompt = PLANNER_PROMPT
     user_sim: RolePrompt = USER_PROMPT
     assistant: RolePrompt = ASSISTANT_PROMPT
-    judge: RolePrompt = JUDGE_PROMPT
+    judge: RolePrompt = STEP_JUDGE_PROMPT
 
     @classmethod
     def from_settings(cls, settings: DialogueSynthSettings) -> DialoguePrompts:
@@ -48,7 +48,7 @@ class DialoguePrompts:
             planner=PLANNER_PROMPT.with_override(overrides.get("planner")),
             user_sim=USER_PROMPT.with_override(overrides.get("user_sim")),
             assistant=ASSISTANT_PROMPT.with_override(overrides.get("assistant")),
-            judge=JUDGE_PROMPT.with_override(overrides.get("judge")),
+            judge=STEP_JUDGE_PROMPT.with_override(overrides.get("judge")),
         )
 
     def versions(self) -> dict[str, str]:

@@ -1,6 +1,8 @@
-"""Stage 1 of seed validation: deterministic rules over a simulated dialogue.
+"""Stage 1 of validation: deterministic rules over a dialogue or a sample.
 
-Checks, per assistant step (``step`` = index among the assistant messages):
+A dialogue is checked at every assistant step; a sample at its label step only (its context
+is the text before the call). Checks, per step (``step`` = index among the assistant
+messages, so a sample's label step has the index its turn had in the dialogue):
 
 * ``unknown_tool`` — a call names a tool that is not offered;
 * ``missing_required`` / ``wrong_type`` / ``enum_violation`` / ``schema_violation`` — the
@@ -12,16 +14,17 @@ Checks, per assistant step (``step`` = index among the assistant messages):
   the call (see below);
 * ``call_when_no_tool_fits`` — in an irrelevance dialogue (the needed tools were withheld)
   the assistant called a tool anyway;
-* whole dialogue: ``malformed_output`` (unparseable ``<tool_call>``), ``no_assistant_turn``,
+* whole dialogue only: ``malformed_output`` (unparseable ``<tool_call>``), ``no_assistant_turn``,
   ``no_tool_call`` (a task planned over the offered tools, yet the assistant never called one;
   ``require_tool_call: false`` turns it off), ``stop:<reason>`` when the stop reason is not in
   ``accept_stop_reasons``.
 
-**Grounding heuristic** (``dialogue_synth.grounding``). A parameter *demands a user-supplied
+**Grounding heuristic** (``validation.grounding``). A parameter *demands a user-supplied
 value* when it is required (``grounding: required``; ``all`` checks optional ones too), is
 free-form (no ``enum``/``const``, not boolean) and the value is not the schema's ``default``.
-Each string/number leaf of such a value must be *grounded* in the text before the call (user
-messages, assistant text, tool results — not earlier call arguments):
+Each string/number leaf of such a value must be *grounded* in the text before the call (system,
+user and tool messages, assistant text and a sample's date/time ``now`` — not earlier call
+arguments):
 
 * a string is grounded when, case- and whitespace-normalised, it is a substring of that text,
   or when at least ``grounding_min_overlap`` of its words (runs of letters/digits) occur in it
@@ -43,8 +46,9 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict
 
-from looptool.graphs.dialogue.config import DialogueSynthSettings
-from looptool.schema import Message, Role, ToolCall, ToolSpec
+from looptool.graphs.validation.samples import label_message
+from looptool.graphs.validation.settings import ValidationSettings
+from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
 
 PLACEHOLDER = re.compile(r"^\s*(<[^<>]{1,60}>|\{\{?[^{}]{1,60}\}?\}|\[[A-Z_ ]{2,40}\])\s*$")
 WORD = re.compile(r"[a-z0-9]+")
@@ -84,10 +88,12 @@ def _numbers(text: str) -> set[float]:
 
 
 class GroundingText:
-    """The dialogue text before a call, prepared for grounding checks."""
+    """The text before a call (and the date/time ``now``), prepared for grounding checks."""
 
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], now: str | None = None) -> None:
         parts = [message.content for message in messages if message.content]
+        if now:
+            parts.append(now)
         self.text = _normalise("\n".join(parts))
         self.words = set(WORD.findall(self.text))
         self.numbers = _numbers(self.text)
@@ -140,7 +146,7 @@ def schema_violations(call: ToolCall, spec: ToolSpec, step: int) -> list[RuleVio
 
 
 def value_violations(
-    call: ToolCall, spec: ToolSpec, before: list[Message], step: int, settings: DialogueSynthSettings
+    call: ToolCall, spec: ToolSpec, context: GroundingText, step: int, settings: ValidationSettings
 ) -> list[RuleViolation]:
     """Placeholders anywhere in the arguments; ungrounded user-supplied values."""
     found: list[RuleViolation] = []
@@ -150,7 +156,6 @@ def value_violations(
                                        message=f"{call.name}: argument value {leaf!r} is a placeholder"))
     if settings.grounding == "off":
         return found
-    context = GroundingText(before)
     for name, value in call.arguments.items():
         if not _demands_user_value(name, spec, value, settings.grounding):
             continue
@@ -168,19 +173,52 @@ def value_violations(
             if not grounded:
                 found.append(RuleViolation(
                     rule="ungrounded_value", step=step, tool=call.name,
-                    message=f"{call.name}: {name}={leaf!r} does not occur in the dialogue before the call",
+                    message=f"{call.name}: {name}={leaf!r} does not occur in the text before the call",
                 ))
     return found
+
+
+def check_step(
+    step_message: Message,
+    before: list[Message],
+    offered: dict[str, ToolSpec],
+    settings: ValidationSettings,
+    step: int,
+    *,
+    irrelevant: bool = False,
+    now: str | None = None,
+) -> list[RuleViolation]:
+    """Every rule violation of one assistant step given the messages ``before`` it."""
+    violations: list[RuleViolation] = []
+    context: GroundingText | None = None
+    for call in step_message.tool_calls:
+        spec = offered.get(call.name)
+        if spec is None:
+            violations.append(RuleViolation(
+                rule="unknown_tool", step=step, tool=call.name,
+                message=f"{call.name!r} is not an offered tool (offered: {', '.join(offered) or 'none'})",
+            ))
+            continue
+        if irrelevant:
+            violations.append(RuleViolation(
+                rule="call_when_no_tool_fits", step=step, tool=call.name,
+                message=f"{call.name} was called although no offered tool fits the task",
+            ))
+        violations.extend(schema_violations(call, spec, step))
+        context = context or GroundingText(before, now)
+        violations.extend(value_violations(call, spec, context, step, settings))
+    return violations
 
 
 def check_dialogue(
     messages: list[Message],
     tools: list[ToolSpec],
-    settings: DialogueSynthSettings,
+    settings: ValidationSettings,
     *,
     irrelevant: bool = False,
     stop_reason: str | None = None,
     parse_errors: list[str] | None = None,
+    now: str | None = None,
 ) -> list[RuleViolation]:
     """Every rule violation of a dialogue (empty: the dialogue passes stage 1)."""
     offered = {tool.name: tool for tool in tools}
@@ -196,22 +234,8 @@ def check_dialogue(
         if message.role != Role.ASSISTANT:
             continue
         step += 1
-        before = messages[:position]
-        for call in message.tool_calls:
-            spec = offered.get(call.name)
-            if spec is None:
-                violations.append(RuleViolation(
-                    rule="unknown_tool", step=step, tool=call.name,
-                    message=f"{call.name!r} is not an offered tool (offered: {', '.join(offered) or 'none'})",
-                ))
-                continue
-            if irrelevant:
-                violations.append(RuleViolation(
-                    rule="call_when_no_tool_fits", step=step, tool=call.name,
-                    message=f"{call.name} was called although no offered tool fits the task",
-                ))
-            violations.extend(schema_violations(call, spec, step))
-            violations.extend(value_violations(call, spec, before, step, settings))
+        violations.extend(check_step(message, messages[:position], offered, settings, step,
+                                     irrelevant=irrelevant, now=now))
     if step < 0:
         violations.append(RuleViolation(rule="no_assistant_turn", message="the dialogue has no assistant turn"))
     elif settings.require_tool_call and not irrelevant and not any(
@@ -222,3 +246,16 @@ def check_dialogue(
             message="the task was planned over the offered tools but the assistant never called one",
         ))
     return violations
+
+
+def label_step(sample: Sample) -> int:
+    """The label's step index: how many assistant steps its context already holds."""
+    return sum(1 for message in sample.context if message.role == Role.ASSISTANT)
+
+
+def check_sample(sample: Sample, settings: ValidationSettings, *, irrelevant: bool = False) -> list[RuleViolation]:
+    """Every rule violation of a sample's label step: its calls against the sample's tool
+    schemas, its values grounded in the context (and ``now``). A text label passes."""
+    offered = {tool.name: tool for tool in sample.tools}
+    return check_step(label_message(sample), sample.context, offered, settings, label_step(sample),
+                      irrelevant=irrelevant, now=sample.now)

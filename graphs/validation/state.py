@@ -1,42 +1,40 @@
-"""States of the validation graph (TypedDicts; reducers on the types)."""
+"""States of the validation graph (TypedDicts; reducers on the types).
+
+The input is either a ``dialogue`` (with what the simulation knows about it) or one
+``sample``; the output is the same for both.
+"""
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict
-
+from looptool.agents.step_judge import StepJudgement
 from looptool.graphs.validation.rules import RuleViolation
-from looptool.schema import Dialogue
+from looptool.schema import Dialogue, Sample
 
 Status = Literal["accepted", "rejected"]
+Stage = Literal["rules", "judge"]
 
-
-class StepJudgement(BaseModel):
-    """The judge's verdict on one assistant step."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step: int
-    consistent: bool
-    reason: str
+__all__ = ["Stage", "Status", "StepJudgement", "ValidationInputState", "ValidationOutputState",
+           "ValidationState"]
 
 
 class ValidationInputState(TypedDict):
-    """A simulated dialogue and what the simulation knows about it."""
+    """What to validate: a dialogue (every assistant step) or a sample (its label step)."""
 
-    dialogue: Dialogue
-    irrelevant: bool
-    stop_reason: str | None
-    parse_errors: list[str]
+    dialogue: NotRequired[Dialogue]
+    sample: NotRequired[Sample]
+    irrelevant: NotRequired[bool]  # no offered tool fits the task: any call is a violation
+    stop_reason: NotRequired[str | None]  # dialogues: why the simulation stopped
+    parse_errors: NotRequired[list[str]]  # dialogues: unparseable assistant output
 
 
 class ValidationOutputState(TypedDict):
     """The verdict: status, the stage that decided it, and the reasons."""
 
     status: Status
-    stage: Literal["rules", "judge"]
+    stage: Stage
     reasons: list[str]
     violations: list[RuleViolation]
     judgements: Annotated[list[StepJudgement], operator.add]

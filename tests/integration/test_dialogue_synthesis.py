@@ -64,7 +64,7 @@ def test_dialogues_end_to_end(vllm_server: Any, tmp_path: Path) -> None:
         assert sample.context and sample.context[0].role == Role.USER
         offered = {tool.name for tool in sample.tools}
         assert all(call.name in offered for call in sample.label_calls)
-        assert sample.lineage.notes[0].removeprefix("dialogue:") in accepted
+        assert sample.lineage.dialogue_id in accepted
 
     # every rejection is explained
     rejected = [d for d in dialogues if d.metadata["status"] == "rejected"]
