@@ -1,10 +1,16 @@
-"""The ``pipeline`` config section."""
+"""The ``pipeline`` and ``loop`` config sections (and the loop stages' ``jglv`` and ``edde``)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.config import register_section
+from looptool.graphs.expansion.settings import EddeSettings
+from looptool.graphs.judging.settings import JglvSettings
+from looptool.loop.probe import ProbeSettings
+from looptool.loop.records import LoopMode
 
 
 class PipelineSettings(BaseModel):
@@ -19,3 +25,46 @@ class PipelineSettings(BaseModel):
 
 
 register_section("pipeline", PipelineSettings)
+
+
+class LoopSettings(BaseModel):
+    """``loop:`` section: the closed loop's iterations, modes, data budget and stages.
+
+    The judge (``jglv``), expansion (``edde``) and seed (``seed``) stages have sections of
+    their own; evaluation slices come from the ``eval`` section.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(default=2, ge=1, description="train -> probe -> judge -> expand -> compose rounds")
+    modes: list[LoopMode] = Field(
+        default_factory=lambda: [LoopMode.LOOP],
+        min_length=1,
+        description="run side by side from one seed set: loop, static (the paper's baseline), "
+        "no_hppl, no_jglv, no_edde (ablations)",
+    )
+    budget: int = Field(default=64, ge=1, description="samples per iteration's training set (|D_j|)")
+    fresh: Literal["fill", "halve"] = Field(
+        default="fill",
+        description="fill: fresh seed fills D_{j+1} up to the budget; halve: the fresh share halves "
+        "each round (the paper), so D_{j+1} may be smaller",
+    )
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    expansion_generators: Literal["llm", "slots", "both"] = Field(
+        default="llm",
+        description="EDDE generators: llm (the generator role writes k variants; the paper), slots "
+        "(new slot values for curated seeds, label checked by execution), or both",
+    )
+    judge_concurrency: int = Field(default=8, ge=1)
+    expand_concurrency: int = Field(default=4, ge=1)
+    evaluate_heldout: bool = Field(default=True, description="held-out ToolMatch of every policy")
+    evaluate_benchmarks: bool = Field(default=True, description="the eval section's slices for every policy")
+    allow_contamination: bool = Field(
+        default=False, description="start even when training tools overlap the evaluated benchmarks' tools"
+    )
+    progress: bool = True
+
+
+register_section("loop", LoopSettings)
+register_section("jglv", JglvSettings)
+register_section("edde", EddeSettings)
