@@ -49,9 +49,17 @@ def message_to_chat(message: Message) -> dict[str, Any]:
     return {"role": message.role.value, "content": message.content}
 
 
-def chat_messages(tools: list[ToolSpec], context: list[Message], preamble: str = "") -> list[dict[str, Any]]:
+def date_line(now: str) -> str:
+    """How a conversation's date/time appears in the system prompt."""
+    return f"Current date and time: {now}"
+
+
+def chat_messages(
+    tools: list[ToolSpec], context: list[Message], preamble: str = "", *, now: str | None = None
+) -> list[dict[str, Any]]:
     """System prompt with the tools, then the context. A system message already in the
-    context is folded into the tool prompt's preamble."""
+    context is folded into the tool prompt's preamble, followed by the date/time ``now``
+    (a sample's :attr:`~looptool.schema.Sample.now`) when given."""
     system_parts = [preamble] if preamble else []
     rest: list[Message] = []
     for message in context:
@@ -59,5 +67,7 @@ def chat_messages(tools: list[ToolSpec], context: list[Message], preamble: str =
             system_parts.append(message.content)
         else:
             rest.append(message)
+    if now:
+        system_parts.append(date_line(now))
     system = tool_system_prompt(tools, "\n\n".join(part for part in system_parts if part))
     return [{"role": "system", "content": system}, *(message_to_chat(m) for m in rest)]

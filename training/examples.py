@@ -1,7 +1,8 @@
 """Sample -> GRPO example: the tool prompt as chat messages, the label kept as columns.
 
 The prompt is :func:`looptool.prompts.chat_messages` (the same prompt the benchmarks'
-prompt mode uses); TRL renders it with the model's chat template. A prompt longer than
+prompt mode uses; the sample's system messages and date/time ``now`` join the tool system
+prompt); TRL renders it with the model's chat template. A prompt longer than
 ``max_prompt_tokens`` loses whole turns from the oldest end: the system prompt with the
 tools and everything from the last user message on always stay.
 """
@@ -104,7 +105,7 @@ def build_example(
     context = list(sample.context)
     keep_from = _last_user_index(context)
     dropped = 0
-    messages = chat_messages(sample.tools, context, preamble)
+    messages = chat_messages(sample.tools, context, preamble, now=sample.now)
     tokens = count_prompt_tokens(tokenizer, messages) if tokenizer is not None else 0
     while tokenizer is not None and tokens > max_prompt_tokens:
         starts = [i for i in _turn_starts(context) if i <= keep_from]
@@ -118,7 +119,7 @@ def build_example(
         context = [m for i, m in enumerate(context) if i not in set(removable)]
         dropped += len(removable)
         keep_from -= len(removable)
-        messages = chat_messages(sample.tools, context, preamble)
+        messages = chat_messages(sample.tools, context, preamble, now=sample.now)
         tokens = count_prompt_tokens(tokenizer, messages)
     return GRPOExample(
         sample_id=sample.id,

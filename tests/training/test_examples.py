@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from looptool.graphs.validation.samples import dialogue_samples
 from looptool.prompts import chat_messages
-from looptool.schema import Message, Role, Sample, ToolCall
+from looptool.schema import Dialogue, Message, Role, Sample, ToolCall
 from looptool.training.examples import build_example, build_examples, decode_label_calls
 from looptool.training.rewards import tool_match, tool_match_shaped
 
@@ -50,6 +51,21 @@ def test_prompt_is_the_shared_tool_prompt() -> None:
     assert row["label_kind"] == "calls"
     assert decode_label_calls(row["label_calls"]) == sample.label_calls
     assert row["sample_id"] == sample.id
+
+
+def test_a_dialogues_system_message_and_date_reach_the_training_prompt() -> None:
+    system = Message(role=Role.SYSTEM, content="You are the travel desk of ACME.")
+    dialogue = Dialogue(id="d-1", tools=[WEATHER], metadata={"now": "2024-07-14 06:00 (Sunday)"}, messages=[
+        system, Message(role=Role.USER, content="Weather in Oslo tomorrow?"),
+        Message(role=Role.ASSISTANT, tool_calls=[ToolCall(name="get_weather", arguments={"city": "Oslo"})])])
+    sample = dialogue_samples(dialogue)[0]
+    assert sample.context[0] == system and sample.now == "2024-07-14 06:00 (Sunday)"
+    prompt = build_example(sample, WordTokenizer(), max_prompt_tokens=10_000).prompt
+    assert [message["role"] for message in prompt] == ["system", "user"]
+    head = prompt[0]["content"]
+    assert head.startswith("You are the travel desk of ACME.\n\nCurrent date and time: 2024-07-14 06:00 (Sunday)")
+    assert '"get_weather"' in head
+    assert "Current date and time" not in chat_messages(sample.tools, sample.context)[0]["content"]
 
 
 def test_preamble_goes_before_the_tools() -> None:
