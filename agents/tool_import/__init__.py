@@ -18,7 +18,6 @@ from looptool.agents.tool_import.library import (
     LibraryBuilder,
     LibraryTool,
     Provenance,
-    load_tool_specs,
     read_library,
     write_library,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "import_file",
     "import_openapi_document",
     "import_paths",
-    "load_tool_specs",
     "read_library",
     "sanitize_name",
     "write_library",

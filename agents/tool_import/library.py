@@ -157,8 +157,3 @@ def write_library(path: str | Path, tools: list[LibraryTool]) -> int:
 def read_library(path: str | Path) -> list[LibraryTool]:
     """Read a library JSONL file (errors name the file and line)."""
     return read_jsonl(path, LibraryTool)
-
-
-def load_tool_specs(path: str | Path) -> list[ToolSpec]:
-    """Just the specs of a library file (what the synthesis stages consume)."""
-    return [tool.spec for tool in read_library(path)]

@@ -48,10 +48,6 @@ def is_multi_turn(category: str) -> bool:
     return category.startswith("multi_turn")
 
 
-def is_relevance(category: str) -> bool:
-    return "relevance" in category
-
-
 @dataclass(frozen=True)
 class _Score:
     value: float
