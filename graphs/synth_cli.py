@@ -29,7 +29,9 @@ def _check_servers(config: Any, roles: list[str]) -> None:
     """Fail fast, naming the URL, when a role's model server does not answer."""
     import asyncio
 
-    from looptool.agents.llm import LLMConfigError, OpenAICompatClient, role_settings
+    from looptool.completions import OpenAICompatClient
+    from looptool.roles import role_settings
+    from looptool.transport import LLMConfigError
 
     async def probe(role: str) -> None:
         try:

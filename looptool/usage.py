@@ -1,4 +1,6 @@
-"""Per-call token and latency accounting for model calls (thread- and asyncio-safe)."""
+"""Per-call token and latency accounting for model calls (thread- and asyncio-safe).
+
+Every attempt the HTTP transport (:mod:`looptool.transport`) makes is one :class:`UsageRecord`."""
 
 from __future__ import annotations
 

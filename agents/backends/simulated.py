@@ -169,12 +169,12 @@ class SimulatedBackend:
     ) -> SimulatedBackend:
         """A simulator on the configured role's model (``tools.simulator.role``).
 
-        ``usage`` (an ``agents.usage.UsageRecorder``) records its tokens; pass ``model`` to
+        ``usage`` (an ``looptool.usage.UsageRecorder``) records its tokens; pass ``model`` to
         share one chat model between many dialogues' simulators.
         """
         settings = config.section("tools", ToolsSettings).simulator
         if model is None:
-            from looptool.agents.llm import make_chat_model
+            from looptool.agents.chat_models import make_chat_model
 
             model = make_chat_model(config, settings.role, usage=usage)
         return cls(tools, model, settings=settings, scenario=scenario)

@@ -172,7 +172,7 @@ class AceBench(Benchmark):
             key = (tuple(settings.base_urls), settings.model)
             chat_model = self._user_models.get(key)
             if chat_model is None:
-                from looptool.agents.llm import make_chat_model
+                from looptool.agents.chat_models import make_chat_model
 
                 chat_model = self._user_models[key] = make_chat_model(settings, role_name="user_sim")
         return LLMUser(chat_model, item.language, item.agent.question)

@@ -2,14 +2,12 @@
 
 :func:`render_request` and :func:`decode_reply` are pure (unit-testable without a server);
 :class:`OpenAIChatModel` sends them to an OpenAI-compatible ``/chat/completions`` endpoint
-with retries of transport failures and counts every request it makes.
+through the shared HTTP transport (:mod:`looptool.transport`: retries, usage records).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -29,8 +27,8 @@ from looptool.codecs import (
 )
 from looptool.prompts import chat_messages, message_to_chat
 from looptool.schema import Message, Role, ToolSpec
-
-log = logging.getLogger(__name__)
+from looptool.transport import RETRY_STATUSES, BalancedTransport, Endpoint, EndpointPool
+from looptool.usage import UsageRecorder
 
 PYTHON_TOOL_INSTRUCTIONS = """You are an expert in composing functions. You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose.
 If none of the functions can be used, point it out. If the given question lacks the parameters required by the function, also point it out.
@@ -141,22 +139,28 @@ def decode_reply(mode: EndpointMode, content: str | None, tool_calls: Any = None
     )
 
 
-RETRY_STATUS = {408, 429, 500, 502, 503, 504}
-
-
 class OpenAIChatModel:
     """:class:`benchmarks.base.ChatModel` over HTTP (``POST {base_url}/chat/completions``).
 
-    Use as an async context manager. ``requests`` counts every HTTP request sent
-    (retries included). Transport failures and 5xx/429 are retried ``max_retries`` times,
-    then raise :class:`EndpointError`; other 4xx answers (e.g. prompt too long) become a
-    :class:`ModelReply` with ``error`` set, scored as wrong.
+    Use as an async context manager. Requests go through the shared
+    :class:`~looptool.transport.BalancedTransport`: transport failures and the statuses in
+    :data:`~looptool.transport.RETRY_STATUSES` are retried ``max_retries`` times with its
+    backoff, then raise :class:`EndpointError`; other 4xx/5xx answers (e.g. prompt too long)
+    become a :class:`ModelReply` with ``error`` set, scored as wrong. Every attempt is a
+    record in ``usage`` (role ``eval:<label>``); ``requests`` counts the chat requests sent,
+    retries included.
     """
 
-    def __init__(self, endpoint: ModelEndpoint) -> None:
+    def __init__(self, endpoint: ModelEndpoint, *, usage: UsageRecorder | None = None) -> None:
         self.endpoint = endpoint
-        self.requests = 0
+        self.usage = usage if usage is not None else UsageRecorder()
+        self.role_name = f"eval:{endpoint.display_name}"
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def requests(self) -> int:
+        """Chat-completion HTTP requests sent so far (retries included)."""
+        return sum(record.endpoint.endswith("/chat/completions") for record in self.usage.records(self.role_name))
 
     def api_key(self) -> str:
         """``endpoint.api_key``, or the variable ``endpoint.api_key_env`` names."""
@@ -169,14 +173,20 @@ class OpenAIChatModel:
         return value
 
     async def __aenter__(self) -> OpenAIChatModel:
-        limits = httpx.Limits(
-            max_connections=self.endpoint.concurrency, max_keepalive_connections=self.endpoint.concurrency
+        endpoint = self.endpoint
+        limits = httpx.Limits(max_connections=endpoint.concurrency, max_keepalive_connections=endpoint.concurrency)
+        transport = BalancedTransport(
+            EndpointPool([Endpoint(endpoint.base_url)]),  # the URL as given: no /v1 appended
+            role_name=self.role_name,
+            usage=self.usage,
+            max_retries=endpoint.max_retries,
+            async_transport=httpx.AsyncHTTPTransport(limits=limits),
         )
         self._client = httpx.AsyncClient(
-            base_url=self.endpoint.base_url,
-            timeout=httpx.Timeout(self.endpoint.timeout_s, connect=min(10.0, self.endpoint.timeout_s)),
+            transport=transport,
+            base_url=endpoint.base_url,
+            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s)),
             headers={"Authorization": f"Bearer {self.api_key()}"},
-            limits=limits,
         )
         return self
 
@@ -261,26 +271,20 @@ class OpenAIChatModel:
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any] | str:
         """The decoded JSON answer, or an error string the model is blamed for."""
+        try:
+            response = await self.client.post("/chat/completions", json=body)
+        except httpx.HTTPError as error:
+            raise self._gave_up(f"{type(error).__name__}: {error or 'no answer'}") from None
+        if response.status_code in RETRY_STATUSES:  # the transport's retries ran out
+            raise self._gave_up(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:500]}"
+        try:
+            data = response.json()
+        except ValueError:
+            return f"answer is not JSON: {response.text[:200]}"
+        return data if isinstance(data, dict) else f"answer is not a JSON object: {response.text[:200]}"
+
+    def _gave_up(self, last: str) -> EndpointError:
         attempts = self.endpoint.max_retries + 1
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
-            self.requests += 1
-            try:
-                response = await self.client.post("/chat/completions", json=body)
-            except httpx.HTTPError as error:
-                last = f"{type(error).__name__}: {error or 'no answer'}"
-                log.debug("request failed (attempt %d/%d): %s", attempt + 1, attempts, last)
-                continue
-            if response.status_code in RETRY_STATUS:
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code != 200:
-                return f"HTTP {response.status_code}: {response.text[:500]}"
-            try:
-                data = response.json()
-            except ValueError:
-                return f"answer is not JSON: {response.text[:200]}"
-            return data if isinstance(data, dict) else f"answer is not a JSON object: {response.text[:200]}"
-        raise EndpointError(f"{self.endpoint.base_url}: {attempts} attempt(s) failed; last: {last}")
+        return EndpointError(f"{self.endpoint.base_url}: {attempts} attempt(s) failed; last: {last}")

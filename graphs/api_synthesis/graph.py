@@ -359,7 +359,7 @@ def make_graph(config: RunnableConfig | None = None) -> CompiledStateGraph[Any, 
     file in env ``LOOPTOOL_CONFIG``) with the ``generator`` role's served model; no traces."""
     import os
 
-    from looptool.agents.llm import make_chat_model
+    from looptool.agents.chat_models import make_chat_model
     from looptool.config import load_config
 
     loop_config = load_config(os.environ.get("LOOPTOOL_CONFIG"))

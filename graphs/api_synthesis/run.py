@@ -267,7 +267,7 @@ async def arun_api_synthesis(
     seed = settings.seed if settings.seed is not None else config.run.seed
 
     if chat_model is None:
-        from looptool.agents.llm import make_chat_model
+        from looptool.agents.chat_models import make_chat_model
 
         chat_model = make_chat_model(config, ROLE, **generator_overrides(settings))
     model_name = str(getattr(chat_model, "model_name", None) or config.roles.generator.model)
@@ -394,7 +394,7 @@ def run_api_synthesis(
         existing_tools: tools already in the library (``ToolSpec``s, library records with a
             ``.spec``, or spec dicts); a new API may not duplicate any of them by name or by
             normalised parameter schema.
-        chat_model: the generator's chat model (default: ``agents.llm.make_chat_model`` for the
+        chat_model: the generator's chat model (default: ``agents.chat_models.make_chat_model`` for the
             ``generator`` role); any langchain ``BaseChatModel`` supporting
             ``with_structured_output(..., method="json_schema")``.
         progress: show a rich progress bar.

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from looptool.config import register_section
 from looptool.graphs.validation.settings import VALIDATION_KEYS, JudgeCall, ValidationSettings
+from looptool.roles import ROLE_NAMES
 
 PROMPT_NAMES = ("planner", "user_sim", "assistant", "judge")
-ROLE_NAMES = ("generator", "judge", "policy", "user_sim")
 
 DEFAULT_PERSONAS = [
     "a busy professional who writes short, direct messages",

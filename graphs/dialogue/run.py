@@ -32,7 +32,6 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.tool_agent import SimulatorFactory
-from looptool.agents.usage import UsageRecorder
 from looptool.config import LoopToolConfig
 from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
@@ -47,6 +46,7 @@ from looptool.graphs.validation.state import StepJudgement
 from looptool.jsonl import append_jsonl, iter_jsonl_dicts, write_json_atomic, write_jsonl
 from looptool.schema import Dialogue, Sample, ToolSpec
 from looptool.traces import EventKind, TraceStore
+from looptool.usage import UsageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ def build_run_models(
     call's tokens and latency go to ``usage`` when given."""
     from looptool.agents.backends.settings import ToolsSettings
     from looptool.agents.backends.simulated import SimulatedBackend
-    from looptool.agents.llm import make_chat_model
+    from looptool.agents.chat_models import make_chat_model
 
     cache: dict[str, BaseChatModel] = {}
 

@@ -14,10 +14,11 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from looptool.agents.llm import OpenAICompatClient, make_chat_model
-from looptool.agents.usage import UsageRecorder
+from looptool.agents.chat_models import make_chat_model
+from looptool.completions import OpenAICompatClient
 from looptool.config import RoleSettings, SamplingSettings
 from looptool.embedded import cache_problem
+from looptool.usage import UsageRecorder
 
 from .conftest import ServerHandle
 

@@ -15,7 +15,7 @@ import pytest
 from looptool.agents.backends.settings import SimulatorSettings
 from looptool.agents.backends.simulated import SimulatedBackend
 from looptool.agents.backends.toolbox import build_toolbox
-from looptool.agents.llm import make_chat_model
+from looptool.agents.chat_models import make_chat_model
 from looptool.config import RoleSettings, SamplingSettings
 from looptool.schema import ToolCall, ToolSpec
 
