@@ -3,7 +3,9 @@
 This is the furthest-reaching end-to-end job until the loop controller lands: every stage
 is the real component (vLLM server, LangGraph simulation + validation, TRL GRPO, the
 official BFCL checker and the ACEBench scorer). Stages write into sub-folders of one run
-folder and mark completion, so rerunning with ``--out RUN`` resumes where it stopped::
+folder and are stages of the run folder (:meth:`looptool.rundir.RunDir.stage`): each is
+marked done (``RUN/<stage>.done``, with its wall time) only when it returns, so rerunning
+with ``--out RUN`` resumes at the first stage that is not done::
 
     RUN/synth/   dialogues, samples (D_1), rejects, traces.sqlite
     RUN/train/   checkpoints, model/ (trained policy), train_report.json
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ from pydantic import BaseModel, Field
 from looptool.config import LoopToolConfig
 from looptool.jsonl import read_jsonl, write_json_atomic
 from looptool.loop.settings import PipelineSettings
-from looptool.rundir import RunDir
+from looptool.rundir import RunDir, RunningStage, Stage
 from looptool.schema import Sample
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ class PipelineError(RuntimeError):
     """A stage cannot go on; finished stages stay in the run folder."""
 
 
-
-
 class StageTiming(BaseModel):
+    """One stage in ``pipeline_report.json``: its wall time in this run, or skipped (done earlier)."""
+
     stage: str
     seconds: float
     skipped: bool = False
@@ -59,20 +60,17 @@ class PipelineReport(BaseModel):
     stages: list[StageTiming] = Field(default_factory=list)
 
 
-@contextmanager
-def _timed(report: PipelineReport, run: RunDir, stage: str) -> Iterator[bool]:
-    """Yields whether the stage must run; records its time; marks it done on success."""
-    if run.is_done(stage):
-        log.info("stage %s already done; skipping", stage)
-        report.stages.append(StageTiming(stage=stage, seconds=0.0, skipped=True))
-        yield False
-        return
-    log.info("stage %s", stage)
-    started = time.perf_counter()
-    yield True
-    seconds = time.perf_counter() - started
-    report.stages.append(StageTiming(stage=stage, seconds=round(seconds, 1)))
-    run.mark_done(stage, {"seconds": seconds})
+def _pending(report: PipelineReport, stage: Stage) -> bool:
+    """Whether ``stage`` must run; a done stage is noted in the report as skipped."""
+    if stage.done:
+        log.info("stage %s already done; skipping", stage.name)
+        report.stages.append(StageTiming(stage=stage.name, seconds=0.0, skipped=True))
+        return False
+    return True
+
+
+def _note_timing(report: PipelineReport, timing: RunningStage) -> None:
+    report.stages.append(StageTiming(stage=timing.stage.name, seconds=round(timing.seconds or 0.0, 1)))
 
 
 @contextmanager
@@ -120,20 +118,22 @@ def run_pipeline(config: LoopToolConfig, run: RunDir) -> PipelineReport:
 
     settings = config.section("pipeline", PipelineSettings)
     base_model = str(resolve_model_path(config.model.path))
-    synth_dir, train_dir, eval_dir = run.path / "synth", run.path / "train", run.path / "eval"
+    synth, eval_base, train, eval_trained = (run.stage(name) for name in STAGES)
+    synth_dir, eval_dir = synth.path, run.path / "eval"  # both evaluations share one folder
     report = PipelineReport(run_dir=str(run.path))
 
-    need_base_server = not run.is_done("synth") or (settings.evaluate and not run.is_done("eval_base"))
+    need_base_server = not synth.done or (settings.evaluate and not eval_base.done)
     if need_base_server:
         with _serving(config, base_model, run.file("vllm-base.log")) as base_url:
-            with _timed(report, run, "synth") as todo:
-                if todo:
-                    synth = run_dialogue_synthesis(config, synth_dir, n=settings.dialogues, progress=True)
-                    log.info("synthesis: %s", synth.describe())
-            if settings.evaluate:
-                with _timed(report, run, "eval_base") as todo:
-                    if todo:
-                        _evaluate(config, eval_dir, settings.base_label, base_url, base_model)
+            if _pending(report, synth):
+                with synth.timed() as timing:
+                    result = run_dialogue_synthesis(config, synth.path, n=settings.dialogues, progress=True)
+                    log.info("synthesis: %s", result.describe())
+                _note_timing(report, timing)
+            if settings.evaluate and _pending(report, eval_base):
+                with eval_base.timed() as timing:
+                    _evaluate(config, eval_dir, settings.base_label, base_url, base_model)
+                _note_timing(report, timing)
 
     samples_path = synth_dir / "samples.jsonl"
     samples = read_jsonl(samples_path, Sample) if samples_path.exists() else []
@@ -147,25 +147,26 @@ def run_pipeline(config: LoopToolConfig, run: RunDir) -> PipelineReport:
             "raise pipeline.dialogues or use stronger generator/judge models"
         )
 
-    with _timed(report, run, "train") as todo:
-        if todo:
+    if _pending(report, train):
+        with train.timed() as timing:
             train_settings = config.section("train", TrainSettings)
             run_training(
                 TrainJob(
                     data=samples_path,
-                    out=train_dir,
+                    out=train.path,
                     settings=train_settings,
                     model=train_settings.init or config.model.path,
                     seed=train_settings.seed if train_settings.seed is not None else config.run.seed,
                 )
             )
-    trained = _record_training(report, train_dir)
+        _note_timing(report, timing)
+    trained = _record_training(report, train.path)
 
     if settings.evaluate:
-        with _timed(report, run, "eval_trained") as todo:
-            if todo:
-                with _serving(config, trained, run.file("vllm-trained.log")) as trained_url:
-                    _evaluate(config, eval_dir, settings.trained_label, trained_url, trained)
+        if _pending(report, eval_trained):
+            with eval_trained.timed() as timing, _serving(config, trained, run.file("vllm-trained.log")) as url:
+                _evaluate(config, eval_dir, settings.trained_label, url, trained)
+            _note_timing(report, timing)
         report.results = str(_write_results(eval_dir))
     write_json_atomic(run.path / "pipeline_report.json", report.model_dump(mode="json"))
     return report

@@ -86,6 +86,12 @@ def test_stages_run_in_order_and_a_rerun_skips_them(tmp_path: Path, monkeypatch:
     assert (report.samples, report.dialogues, report.rejects) == (1, 2, 1)
     assert all(run.is_done(stage) for stage in pipeline.STAGES)
     assert (run.path / "pipeline_report.json").is_file()
+    assert [(timing.stage, timing.skipped) for timing in report.stages] == [
+        (stage, False) for stage in pipeline.STAGES
+    ]
+    for stage in pipeline.STAGES:  # each done marker records the stage's wall time
+        record = run.stage(stage).record()
+        assert record is not None and record.seconds is not None and record.seconds >= 0
 
     recorder.events.clear()
     again = pipeline.run_pipeline(config_for(tmp_path), run)
@@ -105,6 +111,7 @@ def test_a_killed_run_resumes_at_the_unfinished_stage(tmp_path: Path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         pipeline.run_pipeline(config_for(tmp_path), run)
     assert run.is_done("synth") and run.is_done("eval_base") and not run.is_done("train")
+    assert not (run.path / "train.done").exists()
 
     recorder.install(monkeypatch)
     recorder.events.clear()
