@@ -6,13 +6,15 @@ Outputs in the run folder:
   context-tree path, constraint path, seed, prompt version, model, attempts);
 * ``api_rejects.jsonl`` — one :class:`ApiReject` per dropped request with its reason, rule
   and every attempt's violations;
-* ``api_synthesis.journal.jsonl`` — an append-only, fsynced journal of finished requests (the
-  two files above are rewritten atomically from it), so a killed run loses nothing;
+* ``api_synthesis.journal.jsonl`` — the batch journal (:mod:`looptool.batch`): one fsynced
+  line per finished or failed request (the two files above are rewritten atomically from
+  it, also after an interruption), so a killed run loses nothing;
 * ``traces.sqlite`` — every graph step (see ``looptool traces show RUN_DIR``);
 * ``api_synthesis.done`` — written when every requested index is finished.
 
-A rerun with the same folder skips finished indices; requests that failed because the model
-*server* failed (``retryable``) are tried again.
+Every request is one batch item keyed by ``api-<index>``: accepted, rejected (final) or
+failed (the model *server* failed, ``retryable``). A rerun with the same folder skips
+finished indices and tries failed ones again.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.api_generator import ROLE
+from looptool.batch import BatchItem, ItemOutcome, JournalRecord, read_journal, run_batch
 from looptool.config import LoopToolConfig
 from looptool.graphs.api_synthesis.graph import (
     ApiSynthesisDeps,
@@ -40,8 +42,7 @@ from looptool.graphs.api_synthesis.graph import (
 from looptool.graphs.api_synthesis.sampling import ConstraintPath, sample_id
 from looptool.graphs.api_synthesis.settings import SECTION, ApiSynthSettings
 from looptool.graphs.api_synthesis.state import AttemptRecord
-from looptool.jsonl import append_jsonl, iter_jsonl_dicts, write_jsonl
-from looptool.logs import console
+from looptool.jsonl import write_jsonl
 from looptool.rundir import RunDir
 from looptool.schema import SCHEMA_VERSION, ToolSpec
 from looptool.traces import EventKind, TraceStore
@@ -98,18 +99,14 @@ class ApiReject(BaseModel):
     attempts: list[AttemptRecord] = Field(default_factory=list)
 
 
-class JournalEntry(BaseModel):
-    """One finished request in the journal (the last entry of an index wins)."""
+class ApiResult(BaseModel):
+    """One request's result as journaled: the accepted API or the reject (also of a failure)."""
 
     model_config = ConfigDict(extra="forbid")
 
     index: int
     accepted: SynthesizedApi | None = None
     rejected: ApiReject | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.accepted is not None or (self.rejected is not None and not self.rejected.retryable)
 
 
 class ApiSynthesisReport(BaseModel):
@@ -164,28 +161,14 @@ def _as_spec(tool: Any) -> ToolSpec:
     raise TypeError(f"existing tool of type {type(tool).__name__} is not a ToolSpec or library record")
 
 
-def read_journal(path: Path) -> dict[int, JournalEntry]:
-    """Finished requests by index (a torn last line from a kill is ignored)."""
-    entries: dict[int, JournalEntry] = {}
-    if not path.exists():
-        return entries
-    for number, data in enumerate(iter_jsonl_dicts(path, skip_torn_tail=True), start=1):
-        try:
-            entry = JournalEntry.model_validate(data)
-        except ValidationError as error:
-            log.warning("%s: entry %d is unreadable and is redone (%s)", path, number, error.errors()[0]["msg"])
-            continue
-        entries[entry.index] = entry
-    return entries
-
-
-def write_outputs(run: RunDir, entries: dict[int, JournalEntry]) -> tuple[Path, Path]:
-    """Rewrite ``apis.jsonl`` and ``api_rejects.jsonl`` atomically from the journal."""
-    ordered = [entries[index] for index in sorted(entries)]
+def write_outputs(run: RunDir, records: dict[str, JournalRecord[ApiResult]]) -> tuple[Path, Path]:
+    """Rewrite ``apis.jsonl`` and ``api_rejects.jsonl`` atomically from the journal's records."""
+    results = sorted((record.result for record in records.values() if record.result is not None),
+                     key=lambda result: result.index)
     apis = run.file(APIS_FILE)
     rejects = run.file(REJECTS_FILE)
-    write_jsonl(apis, [entry.accepted for entry in ordered if entry.accepted is not None])
-    write_jsonl(rejects, [entry.rejected for entry in ordered if entry.rejected is not None])
+    write_jsonl(apis, [result.accepted for result in results if result.accepted is not None])
+    write_jsonl(rejects, [result.rejected for result in results if result.rejected is not None])
     return apis, rejects
 
 
@@ -212,35 +195,38 @@ def _provenance(
     )
 
 
-def _entry(index: int, result: dict[str, Any], deps: ApiSynthesisDeps, model_name: str) -> JournalEntry:
+def _outcome(index: int, result: dict[str, Any], deps: ApiSynthesisDeps, model_name: str) -> ItemOutcome[ApiResult]:
     provenance = _provenance(index, result, deps, model_name)
     if result.get("status") == "accepted" and result.get("tool") is not None and provenance is not None:
-        return JournalEntry(index=index, accepted=SynthesizedApi(spec=result["tool"], provenance=provenance))
-    return JournalEntry(
+        accepted = SynthesizedApi(spec=result["tool"], provenance=provenance)
+        return ItemOutcome.accepted(ApiResult(index=index, accepted=accepted))
+    reject = ApiReject(
+        sample_id=sample_id(index),
         index=index,
-        rejected=ApiReject(
-            sample_id=sample_id(index),
-            index=index,
-            rule=str(result.get("reject_rule") or "unknown"),
-            reason=str(result.get("reason") or "no reason recorded"),
-            retryable=bool(result.get("retryable", False)),
-            provenance=provenance,
-            attempts=list(result.get("attempts", [])),
-        ),
+        rule=str(result.get("reject_rule") or "unknown"),
+        reason=str(result.get("reason") or "no reason recorded"),
+        retryable=bool(result.get("retryable", False)),
+        provenance=provenance,
+        attempts=list(result.get("attempts", [])),
     )
+    return _reject_outcome(reject)
 
 
-def _crash_entry(index: int, error: BaseException) -> JournalEntry:
-    return JournalEntry(
+def _reject_outcome(reject: ApiReject) -> ItemOutcome[ApiResult]:
+    """A final rejection, or a failure (tried again by the next run) when ``retryable``."""
+    result = ApiResult(index=reject.index, rejected=reject)
+    reason = f"{reject.rule}: {reject.reason}"
+    return ItemOutcome.failed(reason, result) if reject.retryable else ItemOutcome.rejected(result, reason)
+
+
+def _crash_outcome(index: int, error: BaseException) -> ItemOutcome[ApiResult]:
+    return _reject_outcome(ApiReject(
+        sample_id=sample_id(index),
         index=index,
-        rejected=ApiReject(
-            sample_id=sample_id(index),
-            index=index,
-            rule="internal_error",
-            reason=f"the graph failed: {type(error).__name__}: {error}",
-            retryable=True,
-        ),
-    )
+        rule="internal_error",
+        reason=f"the graph failed: {type(error).__name__}: {error}",
+        retryable=True,
+    ))
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -263,7 +249,6 @@ async def arun_api_synthesis(
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     run.path.mkdir(parents=True, exist_ok=True)
     journal_path = run.file(JOURNAL_FILE)
-    entries = read_journal(journal_path)
     seed = settings.seed if settings.seed is not None else config.run.seed
 
     if chat_model is None:
@@ -281,51 +266,34 @@ async def arun_api_synthesis(
             existing_tools=[_as_spec(tool) for tool in existing_tools or []],
             traces=traces,
         )
-        for entry in entries.values():
-            if entry.accepted is not None:
-                deps.known.add(entry.accepted.spec, f"{entry.accepted.provenance.sample_id} {entry.accepted.spec.name!r} of this run")
+        for record in read_journal(journal_path, ApiResult).values():
+            accepted = record.result.accepted if record.result is not None else None
+            if accepted is not None:
+                deps.known.add(accepted.spec, f"{accepted.provenance.sample_id} {accepted.spec.name!r} of this run")
         graph = compile_api_synthesis_graph(deps)
-        pending = [index for index in range(n) if not (index in entries and entries[index].finished)]
-        resumed = n - len(pending)
-        if resumed:
-            log.info("resuming: %d of %d requests already finished in %s", resumed, n, run.path)
-        semaphore = asyncio.Semaphore(settings.concurrency)
         graph_config: RunnableConfig = {"recursion_limit": recursion_limit(settings)}
-        counts: Counter[str] = Counter()
 
-        with Progress(
-            TextColumn("[bold]APIs[/bold] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("", total=len(pending))
+        async def synthesize(item: BatchItem[int]) -> ItemOutcome[ApiResult]:
+            index = item.payload
+            try:
+                result = await graph.ainvoke({"index": index}, config=graph_config)
+                return _outcome(index, dict(result), deps, model_name)
+            except Exception as error:  # a bug must not lose the other requests
+                log.exception("request %s failed inside the graph", item.id)
+                traces.record(item.id, EventKind.ERROR, content=f"{type(error).__name__}: {error}")
+                traces.finish(item.id, "failed", metadata={"reason": str(error)})
+                return _crash_outcome(index, error)
 
-            async def one(index: int) -> None:
-                async with semaphore:
-                    try:
-                        result = await graph.ainvoke({"index": index}, config=graph_config)
-                        entry = _entry(index, dict(result), deps, model_name)
-                    except Exception as error:  # a bug must not lose the other requests
-                        log.exception("request %s failed inside the graph", sample_id(index))
-                        traces.record(sample_id(index), EventKind.ERROR, content=f"{type(error).__name__}: {error}")
-                        traces.finish(sample_id(index), "failed", metadata={"reason": str(error)})
-                        entry = _crash_entry(index, error)
-                append_jsonl(journal_path, entry)
-                entries[index] = entry
-                counts["accepted" if entry.accepted is not None else "rejected"] += 1
-                bar.update(task, advance=1, description=f"accepted {counts['accepted']} rejected {counts['rejected']}")
-
-            await asyncio.gather(*(one(index) for index in pending))
+        items = [BatchItem(sample_id(index), index) for index in range(n)]
+        summary = await run_batch(items, synthesize, journal=journal_path, result_model=ApiResult,
+                                  concurrency=settings.concurrency, description="APIs", progress=progress)
     finally:
         traces.close()
-        # also on interruption: what was journalled is in the output files
-        apis_path, rejects_path = write_outputs(run, entries)
+        # also on interruption: what was journaled is in the output files
+        records = read_journal(journal_path, ApiResult)
+        apis_path, rejects_path = write_outputs(run, records)
 
-    report = _report(run, n, entries, resumed, started, apis_path, rejects_path)
+    report = _report(run, n, records, summary.already_finished, started, apis_path, rejects_path)
     if report.retryable_failures == 0:
         run.mark_done(STAGE, report.model_dump(mode="json"))
     log.info("%s", report.describe(), extra={"data": {"api_synthesis": report.model_dump(mode="json")}})
@@ -335,7 +303,7 @@ async def arun_api_synthesis(
 def _report(
     run: RunDir,
     n: int,
-    entries: dict[int, JournalEntry],
+    records: dict[str, JournalRecord[ApiResult]],
     resumed: int,
     started: float,
     apis_path: Path,
@@ -350,20 +318,21 @@ def _report(
     )
     rules: Counter[str] = Counter()
     for index in range(n):
-        entry = entries.get(index)
-        if entry is None:
+        record = records.get(sample_id(index))
+        result = record.result if record is not None else None
+        if result is None:
             continue
-        attempts = entry.rejected.attempts if entry.rejected is not None else []
-        if entry.accepted is not None:
+        attempts = result.rejected.attempts if result.rejected is not None else []
+        if result.accepted is not None:
             report.accepted += 1
-            report.attempts += entry.accepted.provenance.attempts
-            report.prompt_tokens += entry.accepted.provenance.prompt_tokens
-            report.completion_tokens += entry.accepted.provenance.completion_tokens
-        elif entry.rejected is not None and entry.rejected.retryable:
+            report.attempts += result.accepted.provenance.attempts
+            report.prompt_tokens += result.accepted.provenance.prompt_tokens
+            report.completion_tokens += result.accepted.provenance.completion_tokens
+        elif result.rejected is not None and result.rejected.retryable:
             report.retryable_failures += 1
-        elif entry.rejected is not None:
+        elif result.rejected is not None:
             report.rejected += 1
-            rules[entry.rejected.rule] += 1
+            rules[result.rejected.rule] += 1
         report.attempts += len(attempts)
         for attempt in attempts:
             report.prompt_tokens += attempt.prompt_tokens or 0

@@ -1,6 +1,9 @@
 """Run many dialogue simulations concurrently, validate them, write the seed data set.
 
-Outputs in the run folder (one JSON object per line, appended as each dialogue finishes):
+Every dialogue is one item of the batch runner (:mod:`looptool.batch`), keyed by its id
+``dlg-<index>``; its outcome (the dialogue with its samples, or with its reject record) is
+appended to ``dialogues.journal.jsonl`` as it finishes. The outputs are derived from the
+journal and written atomically at the end of a run (also an interrupted one):
 
 * ``dialogues.jsonl`` — every finished dialogue (:class:`~looptool.schema.Dialogue`; its
   ``metadata`` holds index, status, stage, reasons, stop reason, knobs, prompt versions);
@@ -10,21 +13,20 @@ Outputs in the run folder (one JSON object per line, appended as each dialogue f
   *not* finished: a rerun tries them again);
 * ``traces.sqlite`` — every step (see :mod:`looptool.traces`); ``summary.json`` at the end.
 
-**Resume.** A dialogue is finished once its line is in ``dialogues.jsonl`` (written last,
-after its samples or its reject record). A rerun with the same run folder repairs a torn last
-line left by a kill, drops samples/rejects of dialogues that never reached
-``dialogues.jsonl``, and simulates only the missing indices: nothing is duplicated or lost.
-Set-ups are drawn per (``run.seed``, index), so a retried index gets the same tools and knobs.
+**Resume.** A dialogue is finished once its accepted/rejected record is in the journal. A
+rerun with the same run folder skips finished dialogues, retries failed ones and rewrites the
+outputs from the journal, so nothing is duplicated or lost (a torn last journal line left by
+a kill is cut). Set-ups are drawn per (``run.seed``, index), so a retried index gets the
+same tools and knobs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.tool_agent import SimulatorFactory
+from looptool.batch import BatchItem, ItemOutcome, iter_journal, read_journal, run_batch
 from looptool.config import LoopToolConfig
 from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
@@ -43,7 +46,7 @@ from looptool.graphs.validation.graph import graph as validation_graph
 from looptool.graphs.validation.rules import RuleViolation
 from looptool.graphs.validation.samples import dialogue_samples
 from looptool.graphs.validation.state import StepJudgement
-from looptool.jsonl import append_jsonl, iter_jsonl_dicts, write_json_atomic, write_jsonl
+from looptool.jsonl import write_json_atomic, write_jsonl
 from looptool.schema import Dialogue, Sample, ToolSpec
 from looptool.traces import EventKind, TraceStore
 from looptool.usage import UsageRecorder
@@ -54,6 +57,7 @@ DIALOGUES_FILE = "dialogues.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 REJECTS_FILE = "rejects.jsonl"
 FAILURES_FILE = "failures.jsonl"
+JOURNAL_FILE = "dialogues.journal.jsonl"
 SUMMARY_FILE = "summary.json"
 STAGE = "synth-dialogues"
 
@@ -85,6 +89,17 @@ class FailureRecord(BaseModel):
     index: int
     error: str
     time: float = Field(default_factory=time.time)
+
+
+class DialogueResult(BaseModel):
+    """One finished dialogue as journaled: with its samples (accepted) or its reject record
+    (rejected; the record's ``dialogue`` is left out here, it is ``dialogue``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dialogue: Dialogue
+    samples: list[Sample] = Field(default_factory=list)
+    reject: RejectRecord | None = None
 
 
 class SynthesisReport(BaseModel):
@@ -135,80 +150,52 @@ class RunModels:
     simulator: SimulatorFactory | None = None
 
 
-@dataclass
-class _Outcome:
-    status: Status | Literal["failed"]
-    samples: int = 0
-    reasons: list[str] = field(default_factory=list)
-    stop_reason: str | None = None
-
-
 def dialogue_id_for(index: int) -> str:
     return f"dlg-{index:06d}"
 
 
-# ---------------------------------------------------------------------- resume
+def dialogue_index(dialogue_id: str) -> int:
+    """The index of a ``dlg-<index>`` id (the inverse of :func:`dialogue_id_for`)."""
+    prefix, _, number = dialogue_id.partition("-")
+    if prefix != "dlg" or not number.isdigit():
+        raise ValueError(f"not a dialogue id: {dialogue_id!r} (expected 'dlg-<index>')")
+    return int(number)
 
 
-def repair_torn_tail(path: Path) -> bool:
-    """Cut an unterminated last line (left by a kill mid-append). True when cut."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb+") as stream:
-        data = stream.read()
-        if data.endswith(b"\n"):
-            return False
-        cut = data.rfind(b"\n") + 1
-        stream.truncate(cut)
-        stream.flush()
-        os.fsync(stream.fileno())
-    log.warning("%s: dropped a torn last line (%d bytes) left by an interrupted run",
-                path, len(data) - cut)
-    return True
+# ---------------------------------------------------------------------- outputs
 
 
-def finished_indices(run_dir: Path) -> dict[int, str]:
-    """Index -> dialogue id of every dialogue already in ``dialogues.jsonl``."""
-    path = run_dir / DIALOGUES_FILE
-    if not path.exists():
-        return {}
-    done: dict[int, str] = {}
-    for record in iter_jsonl_dicts(path):
-        index = (record.get("metadata") or {}).get("index")
-        if isinstance(index, int):
-            done[index] = str(record.get("id"))
-    return done
+def _write_derived(path: Path, records: list[BaseModel]) -> None:
+    """Rewrite one output atomically (an output that never had a record is not created)."""
+    if records or path.exists():
+        write_jsonl(path, records)
 
 
-def _drop_unfinished(path: Path, finished_ids: set[str], key: str) -> int:
-    if not path.exists():
-        return 0
-    kept: list[dict[str, Any]] = []
-    dropped = 0
-    for record in iter_jsonl_dicts(path):
-        owner = record.get(key)
-        if key == "lineage":  # samples: the dialogue is noted in the lineage
-            notes = (owner or {}).get("notes", [])
-            owner = next((note.split(":", 1)[1] for note in notes if note.startswith("dialogue:")), None)
-        if owner in finished_ids:
-            kept.append(record)
-        else:
-            dropped += 1
-    if dropped:
-        write_jsonl(path, kept)
-        log.warning("%s: dropped %d record(s) of dialogues that did not finish", path, dropped)
-    return dropped
+def write_outputs(run_dir: Path) -> None:
+    """Derive ``dialogues``/``samples``/``rejects``/``failures.jsonl`` from the journal (atomically)."""
+    journal = run_dir / JOURNAL_FILE
+    records = read_journal(journal, DialogueResult)
+    finished = sorted((record for record in records.values() if record.finished and record.result is not None),
+                      key=lambda record: dialogue_index(record.id))
+    results = [record.result for record in finished if record.result is not None]
+    _write_derived(run_dir / DIALOGUES_FILE, [result.dialogue for result in results])
+    _write_derived(run_dir / SAMPLES_FILE, [sample for result in results for sample in result.samples])
+    _write_derived(run_dir / REJECTS_FILE, [result.reject.model_copy(update={"dialogue": result.dialogue})
+                                            for result in results if result.reject is not None])
+    _write_derived(run_dir / FAILURES_FILE, [
+        FailureRecord(dialogue_id=record.id, index=dialogue_index(record.id), error=record.reason or "", time=record.time)
+        for record in iter_journal(journal, DialogueResult) if record.status == "failed"
+    ])
 
 
-def prepare_resume(run_dir: Path) -> dict[int, str]:
-    """Make the output files consistent after an interrupted run; return finished indices."""
-    for name in (DIALOGUES_FILE, SAMPLES_FILE, REJECTS_FILE, FAILURES_FILE):
-        repair_torn_tail(run_dir / name)
-    done = finished_indices(run_dir)
-    finished_ids = set(done.values())
-    _drop_unfinished(run_dir / SAMPLES_FILE, finished_ids, "lineage")
-    _drop_unfinished(run_dir / REJECTS_FILE, finished_ids, "dialogue_id")
-    return done
+def _refuse_unjournaled_outputs(run_dir: Path) -> None:
+    """Outputs without a journal come from an older LoopTool; resuming would overwrite them."""
+    if (run_dir / DIALOGUES_FILE).exists() and not (run_dir / JOURNAL_FILE).exists():
+        raise ValueError(
+            f"{run_dir} holds {DIALOGUES_FILE} but no {JOURNAL_FILE} (written by an older LoopTool, "
+            f"or the journal was removed); resuming would overwrite those dialogues: use a new "
+            f"run folder (--out), or move the old outputs away"
+        )
 
 
 # ---------------------------------------------------------------------- one dialogue
@@ -247,10 +234,9 @@ class DialogueRunner:
         self.traces = traces
         self.executable_backends = executable_backends
         self.prompts = DialoguePrompts.from_settings(settings)
-        self._write_lock = asyncio.Lock()
 
-    async def run_one(self, index: int) -> _Outcome:
-        """Simulate, validate and record dialogue ``index``."""
+    async def run_one(self, index: int) -> ItemOutcome[DialogueResult]:
+        """Simulate and validate dialogue ``index`` (its traces are recorded; the caller journals it)."""
         dialogue_id = dialogue_id_for(index)
         started = time.time()
         if self.traces is not None:
@@ -310,18 +296,14 @@ class DialogueRunner:
                             metadata=metadata)
         return dialogue, knobs
 
-    async def _accept(self, dialogue: Dialogue, started: float) -> _Outcome:
+    async def _accept(self, dialogue: Dialogue, started: float) -> ItemOutcome[DialogueResult]:
         samples: list[Sample] = dialogue_samples(dialogue)
         dialogue.metadata.update(status="accepted", stage="judge" if self._judging else "rules",
                                  reasons=[], samples=len(samples),
                                  elapsed_s=round(time.time() - started, 3))
-        async with self._write_lock:
-            for sample in samples:
-                append_jsonl(self.run_dir / SAMPLES_FILE, sample)
-            append_jsonl(self.run_dir / DIALOGUES_FILE, dialogue)
         self._finish_trace(dialogue.id, "accepted", [], dialogue.metadata.get("stop_reason"), len(samples),
                            stage=dialogue.metadata["stage"])
-        return _Outcome("accepted", samples=len(samples), stop_reason=dialogue.metadata.get("stop_reason"))
+        return ItemOutcome.accepted(DialogueResult(dialogue=dialogue, samples=samples))
 
     @property
     def _judging(self) -> bool:
@@ -338,30 +320,24 @@ class DialogueRunner:
         *,
         violations: list[RuleViolation] | None = None,
         judgements: list[StepJudgement] | None = None,
-    ) -> _Outcome:
+    ) -> ItemOutcome[DialogueResult]:
         reasons = reasons or [f"{stage}: rejected without a stated reason"]
         dialogue.metadata.update(status="rejected", stage=stage, reasons=reasons, samples=0,
                                  elapsed_s=round(time.time() - started, 3))
         record = RejectRecord(dialogue_id=dialogue.id, index=index, stage=stage, reasons=reasons,
                               stop_reason=stop_reason, violations=violations or [],
-                              judgements=judgements or [], dialogue=dialogue)
-        async with self._write_lock:
-            append_jsonl(self.run_dir / REJECTS_FILE, record)
-            append_jsonl(self.run_dir / DIALOGUES_FILE, dialogue)
+                              judgements=judgements or [])
         self._finish_trace(dialogue.id, "rejected", reasons, stop_reason, 0, stage=stage)
-        return _Outcome("rejected", reasons=reasons, stop_reason=stop_reason)
+        return ItemOutcome.rejected(DialogueResult(dialogue=dialogue, reject=record), "; ".join(reasons))
 
-    async def _error(self, dialogue_id: str, index: int, error: Exception, started: float) -> _Outcome:
+    async def _error(self, dialogue_id: str, index: int, error: Exception, started: float) -> ItemOutcome[DialogueResult]:
         text = f"{type(error).__name__}: {error}"
         if self.traces is not None:
             self.traces.record(dialogue_id, EventKind.ERROR, content=text, started_at=started)
         if is_retriable(error):
             log.warning("dialogue %s: model server error, will be retried on rerun: %s", dialogue_id, text)
-            async with self._write_lock:
-                append_jsonl(self.run_dir / FAILURES_FILE,
-                             FailureRecord(dialogue_id=dialogue_id, index=index, error=text))
             self._finish_trace(dialogue_id, "failed", [text], None, 0, stage="error")
-            return _Outcome("failed", reasons=[text])
+            return ItemOutcome.failed(text)
         log.warning("dialogue %s: rejected after an error: %s", dialogue_id, text)
         dialogue = Dialogue(id=dialogue_id, tools=[], messages=[],
                             metadata={"index": index, "seed": self.seed, "stop_reason": "error"})
@@ -394,64 +370,45 @@ async def run_dialogues(
     progress: bool = False,
     max_consecutive_failures: int = 8,
 ) -> SynthesisReport:
-    """Simulate every unfinished index in ``range(n)`` with ``concurrency`` workers."""
-    done = prepare_resume(runner.run_dir)
-    pending = [index for index in range(n) if index not in done]
-    report = SynthesisReport(run_dir=str(runner.run_dir), requested=n,
-                             already_done=sum(1 for index in done if index < n))
+    """Simulate every unfinished index in ``range(n)``, ``concurrency`` in flight, then write
+    the outputs from the journal. Stops early (:class:`ModelServerError`) when the first
+    ``max_consecutive_failures`` dialogues all hit model-server errors."""
+    _refuse_unjournaled_outputs(runner.run_dir)
+    samples = 0
     reject_reasons: Counter[str] = Counter()
     stop_reasons: Counter[str] = Counter()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in pending:
-        queue.put_nowait(index)
-    consecutive_failures = 0
-    abort: list[str] = []
-    started = time.perf_counter()
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    async def simulate(item: BatchItem[int]) -> ItemOutcome[DialogueResult]:
+        nonlocal samples
+        outcome = await runner.run_one(item.payload)
+        if outcome.result is not None:
+            samples += len(outcome.result.samples)
+            if outcome.result.reject is not None:
+                reject_reasons.update({_reason_key(reason) for reason in outcome.result.reject.reasons})
+            stop_reason = outcome.result.dialogue.metadata.get("stop_reason")
+            if stop_reason:
+                stop_reasons[stop_reason] += 1
+        return outcome
 
-    from looptool.logs import console
-
-    bar = Progress(TextColumn("[bold]dialogues"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
-                   disable=not progress, transient=False)
-    task = bar.add_task("dialogues", total=n, completed=report.already_done, status="")
-
-    async def worker() -> None:
-        nonlocal consecutive_failures
-        while not abort:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            outcome = await runner.run_one(index)
-            if outcome.status == "failed":
-                report.failed += 1
-                consecutive_failures += 1
-                if consecutive_failures >= max_consecutive_failures and not (report.accepted or report.rejected):
-                    abort.append(outcome.reasons[0] if outcome.reasons else "model server errors")
-            else:
-                consecutive_failures = 0
-                if outcome.status == "accepted":
-                    report.accepted += 1
-                    report.samples += outcome.samples
-                else:
-                    report.rejected += 1
-                    reject_reasons.update({_reason_key(reason) for reason in outcome.reasons})
-                if outcome.stop_reason:
-                    stop_reasons[outcome.stop_reason] += 1
-            bar.update(task, advance=0 if outcome.status == "failed" else 1,
-                       status=f"accepted {report.accepted} rejected {report.rejected} failed {report.failed}")
-
-    with bar:
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(pending) or 1)))))
-    report.elapsed_s = round(time.perf_counter() - started, 3)
-    report.reject_reasons = dict(reject_reasons)
-    report.stop_reasons = dict(stop_reasons)
-    if abort:
+    items = [BatchItem(dialogue_id_for(index), index) for index in range(n)]
+    try:
+        summary = await run_batch(items, simulate, journal=runner.run_dir / JOURNAL_FILE,
+                                  result_model=DialogueResult, concurrency=concurrency,
+                                  description="dialogues", progress=progress,
+                                  stop_after_failures=max_consecutive_failures)
+    finally:  # also on interruption: what was journaled is in the outputs
+        write_outputs(runner.run_dir)
+    report = SynthesisReport(
+        run_dir=str(runner.run_dir), requested=n, already_done=summary.already_finished,
+        accepted=summary.accepted, rejected=summary.rejected, failed=summary.failed,
+        samples=samples, elapsed_s=summary.seconds, reject_reasons=dict(reject_reasons),
+        stop_reasons=dict(stop_reasons),
+    )
+    if summary.stopped:
+        last = summary.failures[-1].reason if summary.failures else "model server errors"
         raise ModelServerError(
-            f"stopped after {consecutive_failures} consecutive model-server errors and no finished "
-            f"dialogue; last: {abort[0]}. Is the server up? Finished work is kept; rerun to resume."
+            f"stopped after {summary.failed} consecutive model-server errors and no finished "
+            f"dialogue; last: {last}. Is the server up? Finished work is kept; rerun to resume."
         )
     return report
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 from langchain_core.messages import BaseMessage
 
 from looptool.agents.api_generator import ApiRequest
@@ -22,7 +23,7 @@ from looptool.graphs.api_synthesis.run import (
     run_api_synthesis,
 )
 from looptool.graphs.api_synthesis.sampling import constraint_path, context_leaf, merge_request
-from looptool.jsonl import read_jsonl
+from looptool.jsonl import DataFileError, read_jsonl
 from looptool.rundir import RunDir
 from looptool.traces import TraceStore
 from tests.graphs.api_synthesis.fakes import ScriptedChatModel, valid_draft, valid_reply
@@ -98,7 +99,7 @@ def test_torn_journal_tail_is_redone(tmp_path: Path) -> None:
     run_api_synthesis(config(), tmp_path, 3, [], chat_model=ScriptedChatModel(responder=responder(3)), progress=False)
     journal = tmp_path / JOURNAL_FILE
     lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
-    last_index = json.loads(lines[-1])["index"]
+    last_index = json.loads(lines[-1])["result"]["index"]
     journal.write_text("".join(lines[:-1]) + lines[-1][:25], encoding="utf-8")  # killed mid-write
     seen: list[int] = []
     report = run_api_synthesis(config(), tmp_path, 3, [], chat_model=ScriptedChatModel(responder=responder(3, seen=seen)), progress=False)
@@ -138,3 +139,13 @@ def test_existing_tools_may_be_library_records_or_dicts(tmp_path: Path) -> None:
     model = ScriptedChatModel(responder=responder(1))
     report = run_api_synthesis(config(max_attempts=1), tmp_path, 1, [{"spec": tool}], chat_model=model, progress=False)
     assert report.reject_rules == {"duplicate": 1}
+
+
+def test_a_journal_in_another_format_is_a_clear_error_and_outputs_stay(tmp_path: Path) -> None:
+    (tmp_path / JOURNAL_FILE).write_text('{"index": 0, "accepted": null, "rejected": null}\n')
+    (tmp_path / APIS_FILE).write_text("kept\n")
+    seen: list[int] = []
+    with pytest.raises(DataFileError, match=rf"{JOURNAL_FILE}:1: not a batch journal record"):
+        run_api_synthesis(config(), tmp_path, 2, [], chat_model=ScriptedChatModel(responder=responder(2, seen=seen)), progress=False)
+    assert seen == []
+    assert (tmp_path / APIS_FILE).read_text() == "kept\n"

@@ -17,6 +17,7 @@ from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.graphs.dialogue.run import (
     DIALOGUES_FILE,
     FAILURES_FILE,
+    JOURNAL_FILE,
     REJECTS_FILE,
     SAMPLES_FILE,
     DialogueRunner,
@@ -146,28 +147,37 @@ def test_judge_rejection_is_recorded(tmp_path: Path) -> None:
 def test_resume_skips_finished_dialogues_and_repairs_a_kill(tmp_path: Path) -> None:
     first, _ = models()
     run(tmp_path, 3, first)
-    # a kill mid-write: an orphan sample of an unfinished dialogue and a torn dialogue line
-    orphan = read_jsonl(tmp_path / SAMPLES_FILE, Sample)[0].model_copy(
-        update={"id": "dlg-000003-t0"})
-    orphan.lineage.notes[0] = "dialogue:dlg-000003"
+    # a kill mid-write: a torn journal line, and outputs that lag behind the journal
+    with (tmp_path / JOURNAL_FILE).open("a") as stream:
+        stream.write('{"id": "dlg-000003", "status": "accepted", "result": {"dialogue": {"id": "dlg-0')
+    orphan = read_jsonl(tmp_path / SAMPLES_FILE, Sample)[0].model_copy(update={"id": "dlg-000003-t0"})
     with (tmp_path / SAMPLES_FILE).open("a") as stream:
         stream.write(orphan.model_dump_json() + "\n")
-    with (tmp_path / DIALOGUES_FILE).open("a") as stream:
-        stream.write('{"id": "dlg-000003", "tools": [')
 
     second, scripted = models()
     report = run(tmp_path, 5, second)
     assert report.already_done == 3 and report.accepted == 2
     assert len(scripted["planner"].calls) == 2  # only indices 3 and 4 were simulated
+    assert (tmp_path / JOURNAL_FILE).read_text().endswith("}\n")  # the torn line was cut
     dialogues = read_jsonl(tmp_path / DIALOGUES_FILE, Dialogue)
-    assert sorted(d.id for d in dialogues) == [f"dlg-00000{i}" for i in range(5)]
+    assert [d.id for d in dialogues] == [f"dlg-00000{i}" for i in range(5)]
     samples = read_jsonl(tmp_path / SAMPLES_FILE, Sample)
     ids = [s.id for s in samples]
     assert len(ids) == len(set(ids)) == 10
+    assert {s.lineage.dialogue_id for s in samples} == {d.id for d in dialogues}
 
     third, scripted = models()
     assert run(tmp_path, 5, third).already_done == 5
     assert scripted["planner"].calls == []
+
+
+def test_outputs_without_a_journal_are_not_overwritten(tmp_path: Path) -> None:
+    (tmp_path / DIALOGUES_FILE).write_text('{"id": "dlg-000000"}\n')
+    run_models, scripted = models()
+    with pytest.raises(ValueError, match=f"no {JOURNAL_FILE}.*new run folder"):
+        run(tmp_path, 1, run_models)
+    assert scripted["planner"].calls == []
+    assert (tmp_path / DIALOGUES_FILE).read_text() == '{"id": "dlg-000000"}\n'
 
 
 def _connection_error(_messages: list[BaseMessage]) -> str:
@@ -197,6 +207,7 @@ def test_run_stops_when_the_server_keeps_failing(tmp_path: Path) -> None:
     with pytest.raises(ModelServerError, match="consecutive model-server errors"):
         asyncio.run(run_dialogues(runner, 20, concurrency=1, max_consecutive_failures=3))
     assert len((tmp_path / FAILURES_FILE).read_text().splitlines()) == 3
+    assert not (tmp_path / DIALOGUES_FILE).exists()
 
 
 def test_non_retriable_error_is_a_final_rejection(tmp_path: Path) -> None:
