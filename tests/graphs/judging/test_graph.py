@@ -287,6 +287,7 @@ def test_settings_refuse_unknown_roles_and_prompt_names() -> None:
 
 @pytest.mark.parametrize(("entry", "nodes"), [
     ("jglv_judging", {"evidence", "label_judge", "tally"}),
+    ("edde_expansion", {"generate", "check", "validate", "finish"}),
 ])
 def test_langgraph_json_lists_the_loop_graphs(entry: str, nodes: set[str]) -> None:
     import importlib

@@ -1,0 +1,78 @@
+"""Settings of EDDE expansion (the ``edde`` section, registered by the loop controller).
+
+Example (YAML)::
+
+    edde:
+      k: 4
+      generator: generator          # model role
+      temperature: 0.9
+      focus: ["persona: ...", "data variation: ..."]
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from looptool.agents.expander import DEFAULT_FOCUS
+from looptool.roles import ROLE_NAMES
+
+PROMPT_NAMES = ("expander",)
+
+
+class EddeSettings(BaseModel):
+    """Expanding error seeds into new hard samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(4, ge=1, le=32, description="new samples asked per error seed (before validation)")
+    generator: str = Field("generator", description="model role (roles.<name>) that writes the samples")
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature of the generator")
+    focus: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FOCUS), min_length=1,
+        description="scenario focuses (complexity, persona, interaction style, data variation); "
+        "one is drawn per request",
+    )
+    seed: int = Field(0, description="seed of the focus draw (per error seed and iteration)")
+    generator_retries: int = Field(
+        1, ge=0, description="further tries of a generator call that failed (error, timeout, unusable reply)"
+    )
+    parse_retries: int = Field(1, ge=0, description="re-asks within a call when a reply does not parse")
+    timeout_s: float | None = Field(
+        None, gt=0, description="wall-clock cap per generator call (default: the role's HTTP timeout)"
+    )
+    structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
+    prompts: dict[str, str] = Field(
+        default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
+    )
+    trace_prompts: bool = Field(True, description="store the full prompt of every generator call in the traces")
+
+    @field_validator("generator")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in ROLE_NAMES:
+            raise ValueError(f"unknown model role {role!r} (known: {', '.join(ROLE_NAMES)})")
+        return role
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(prompts) - set(PROMPT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown prompt name(s) {unknown} (known: {', '.join(PROMPT_NAMES)})")
+        return prompts
+
+    @field_validator("focus")
+    @classmethod
+    def _no_blank_focus(cls, focus: list[str]) -> list[str]:
+        if any(not item.strip() for item in focus):
+            raise ValueError("a focus entry is empty")
+        return focus
+
+    def draw_focus(self, seed_id: str, iteration: int = 0, request: int = 0) -> str:
+        """The focus of one generator request, drawn from ``focus`` by a generator seeded with
+        ``seed``, the seed sample, the iteration and the request number (stable on rerun)."""
+        rng = random.Random(f"{self.seed}|{seed_id}|{iteration}|{request}")
+        return rng.choice(self.focus)
