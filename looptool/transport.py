@@ -182,6 +182,15 @@ class _Outcome:
 _Exchange = Generator[_Send | _Wait, _Outcome | None, httpx.Response]
 
 
+def _advance(exchange: _Exchange, outcome: _Outcome | None) -> _Send | _Wait | httpx.Response:
+    """Feed an attempt's outcome (None after a wait) to the exchange: its next step or its answer."""
+    try:
+        return exchange.send(outcome)
+    except StopIteration as done:
+        answer: httpx.Response = done.value
+        return answer
+
+
 # --- the transport ----------------------------------------------------------------------------
 
 
@@ -330,24 +339,21 @@ class BalancedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
         exchange = self._exchange(request)
-        step = next(exchange)
-        while True:
+        step: _Send | _Wait | httpx.Response = next(exchange)
+        while not isinstance(step, httpx.Response):
             try:
-                if isinstance(step, _Wait):
-                    time.sleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = self._send(step)
+                outcome = self._take(step)
             except BaseException:
                 exchange.close()
                 raise
-            try:
-                step = exchange.send(outcome)
-            except StopIteration as done:
-                answer: httpx.Response = done.value
-                return answer
+            step = _advance(exchange, outcome)
+        return step
 
-    def _send(self, step: _Send) -> _Outcome:
+    def _take(self, step: _Send | _Wait) -> _Outcome | None:
+        """Do one step: sleep (None), or send and say what came back."""
+        if isinstance(step, _Wait):
+            time.sleep(step.seconds)
+            return None
         if self._sync is None:
             self._sync = httpx.HTTPTransport()
         try:
@@ -365,24 +371,21 @@ class BalancedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         exchange = self._exchange(request)
-        step = next(exchange)
-        while True:
+        step: _Send | _Wait | httpx.Response = next(exchange)
+        while not isinstance(step, httpx.Response):
             try:
-                if isinstance(step, _Wait):
-                    await asyncio.sleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = await self._asend(step)
+                outcome = await self._atake(step)
             except BaseException:
                 exchange.close()
                 raise
-            try:
-                step = exchange.send(outcome)
-            except StopIteration as done:
-                answer: httpx.Response = done.value
-                return answer
+            step = _advance(exchange, outcome)
+        return step
 
-    async def _asend(self, step: _Send) -> _Outcome:
+    async def _atake(self, step: _Send | _Wait) -> _Outcome | None:
+        """Do one step: sleep (None), or send and say what came back."""
+        if isinstance(step, _Wait):
+            await asyncio.sleep(step.seconds)
+            return None
         if self._async is None:
             self._async = httpx.AsyncHTTPTransport()
         try:

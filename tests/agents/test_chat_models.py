@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -17,13 +16,7 @@ from looptool.agents.chat_models import make_chat_model
 from looptool.config import RoleSettings, SamplingSettings, load_config
 from looptool.transport import LLMConfigError
 from looptool.usage import UsageRecorder
-from tests.looptool.openai_fake import FakeServer, role, server_group
-
-
-@pytest.fixture
-def servers() -> Iterator[list[FakeServer]]:
-    with server_group() as started:
-        yield started
+from tests.looptool.openai_fake import FakeServer, role
 
 
 @pytest.fixture(autouse=True)
@@ -31,79 +24,72 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport_module, "backoff_delay", lambda attempt: 0.0)
 
 
-def test_round_robin_over_two_servers_and_usage_recorded(servers: list[FakeServer]) -> None:
-    a, b = FakeServer(reply="A").start(), FakeServer(reply="B").start()
-    servers += [a, b]
-    usage = UsageRecorder()
-    model = make_chat_model(role(a.url, b.url), "judge", usage=usage)
-    replies = [model.invoke([HumanMessage("hi")]).content for _ in range(6)]
-    assert sorted(replies) == ["A"] * 3 + ["B"] * 3
-    summary = usage.summary()
-    assert summary.roles["judge"].calls == 6
-    assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
+def test_round_robin_over_two_servers_and_usage_recorded() -> None:
+    with FakeServer(reply="A") as a, FakeServer(reply="B") as b:
+        usage = UsageRecorder()
+        model = make_chat_model(role(a.url, b.url), "judge", usage=usage)
+        replies = [model.invoke([HumanMessage("hi")]).content for _ in range(6)]
+        assert sorted(replies) == ["A"] * 3 + ["B"] * 3
+        summary = usage.summary()
+        assert summary.roles["judge"].calls == 6
+        assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
 
 
-def test_sampling_settings_reach_the_server(servers: list[FakeServer]) -> None:
-    server = FakeServer().start()
-    servers.append(server)
-    settings = RoleSettings(
-        base_urls=[server.url], model="m1", sampling=SamplingSettings(temperature=0.3, top_p=0.9, max_tokens=21, seed=5)
-    )
-    make_chat_model(settings).invoke([HumanMessage("hi")])
-    body = server.requests[0]["body"]
-    assert body["model"] == "m1" and body["temperature"] == 0.3 and body["top_p"] == 0.9 and body["seed"] == 5
-    assert body.get("max_tokens", body.get("max_completion_tokens")) == 21
+def test_sampling_settings_reach_the_server() -> None:
+    with FakeServer() as server:
+        settings = RoleSettings(
+            base_urls=[server.url], model="m1", sampling=SamplingSettings(temperature=0.3, top_p=0.9, max_tokens=21, seed=5)
+        )
+        make_chat_model(settings).invoke([HumanMessage("hi")])
+        body = server.requests[0]["body"]
+        assert body["model"] == "m1" and body["temperature"] == 0.3 and body["top_p"] == 0.9 and body["seed"] == 5
+        assert body.get("max_tokens", body.get("max_completion_tokens")) == 21
 
 
-def test_a_whole_config_uses_the_role_and_the_serve_url(servers: list[FakeServer]) -> None:
-    server = FakeServer(reply="served").start()
-    servers.append(server)
-    port = server.url.split(":")[-1].removesuffix("/v1")
-    usage = UsageRecorder()
-    model = make_chat_model(load_config(None, [f"serve.port={port}"]), "policy", usage=usage)
-    assert model.invoke([HumanMessage("hi")]).content == "served"
-    assert [record.role for record in usage.records()] == ["policy"]
-    with pytest.raises(LLMConfigError, match="no base_urls"):
-        make_chat_model(RoleSettings())
+def test_a_whole_config_uses_the_role_and_the_serve_url() -> None:
+    with FakeServer(reply="served") as server:
+        port = server.url.split(":")[-1].removesuffix("/v1")
+        usage = UsageRecorder()
+        model = make_chat_model(load_config(None, [f"serve.port={port}"]), "policy", usage=usage)
+        assert model.invoke([HumanMessage("hi")]).content == "served"
+        assert [record.role for record in usage.records()] == ["policy"]
+        with pytest.raises(LLMConfigError, match="no base_urls"):
+            make_chat_model(RoleSettings())
 
 
-def test_transient_failures_are_retried_by_the_transport(servers: list[FakeServer]) -> None:
-    flaky = FakeServer(fail_status=503, failures=2, reply="back").start()
-    servers.append(flaky)
-    usage = UsageRecorder()
-    assert make_chat_model(role(flaky.url), usage=usage).invoke([HumanMessage("hi")]).content == "back"
-    assert [record.attempt for record in usage.records()] == [1, 2, 3]
+def test_transient_failures_are_retried_by_the_transport() -> None:
+    with FakeServer(fail_status=503, failures=2, reply="back") as flaky:
+        usage = UsageRecorder()
+        assert make_chat_model(role(flaky.url), usage=usage).invoke([HumanMessage("hi")]).content == "back"
+        assert [record.attempt for record in usage.records()] == [1, 2, 3]
 
 
-def test_retries_are_bounded_then_the_openai_error_surfaces(servers: list[FakeServer]) -> None:
-    bad = FakeServer(fail_status=500).start()
-    servers.append(bad)
-    with pytest.raises(openai.InternalServerError):
-        make_chat_model(role(bad.url, retries=2)).invoke([HumanMessage("hi")])
-    assert len(bad.requests) == 3  # one try + two retries, no SDK retries on top
+def test_retries_are_bounded_then_the_openai_error_surfaces() -> None:
+    with FakeServer(fail_status=500) as bad:
+        with pytest.raises(openai.InternalServerError):
+            make_chat_model(role(bad.url, retries=2)).invoke([HumanMessage("hi")])
+        assert len(bad.requests) == 3  # one try + two retries, no SDK retries on top
 
 
-def test_client_errors_are_not_retried(servers: list[FakeServer]) -> None:
-    bad = FakeServer(fail_status=400).start()
-    servers.append(bad)
-    with pytest.raises(openai.BadRequestError):
-        make_chat_model(role(bad.url)).invoke([HumanMessage("hi")])
-    assert len(bad.requests) == 1
+def test_client_errors_are_not_retried() -> None:
+    with FakeServer(fail_status=400) as bad:
+        with pytest.raises(openai.BadRequestError):
+            make_chat_model(role(bad.url)).invoke([HumanMessage("hi")])
+        assert len(bad.requests) == 1
 
 
-def test_async_calls_spread_and_are_recorded(servers: list[FakeServer]) -> None:
-    a, b = FakeServer(delay_s=0.05).start(), FakeServer(delay_s=0.05).start()
-    servers += [a, b]
-    usage = UsageRecorder()
-    model = make_chat_model(role(a.url, b.url), "user_sim", usage=usage)
+def test_async_calls_spread_and_are_recorded() -> None:
+    with FakeServer(delay_s=0.05) as a, FakeServer(delay_s=0.05) as b:
+        usage = UsageRecorder()
+        model = make_chat_model(role(a.url, b.url), "user_sim", usage=usage)
 
-    async def run() -> list[str]:
-        replies = await asyncio.gather(*[model.ainvoke([HumanMessage(str(i))]) for i in range(8)])
-        return [str(reply.content) for reply in replies]
+        async def run() -> list[str]:
+            replies = await asyncio.gather(*[model.ainvoke([HumanMessage(str(i))]) for i in range(8)])
+            return [str(reply.content) for reply in replies]
 
-    assert asyncio.run(run()) == ["hello"] * 8
-    assert len(a.requests) == len(b.requests) == 4
-    assert len(usage.records("user_sim")) == 8
+        assert asyncio.run(run()) == ["hello"] * 8
+        assert len(a.requests) == len(b.requests) == 4
+        assert len(usage.records("user_sim")) == 8
 
 
 class Verdict(BaseModel):
@@ -111,12 +97,11 @@ class Verdict(BaseModel):
     score: int
 
 
-def test_structured_output_uses_json_schema(servers: list[FakeServer]) -> None:
-    server = FakeServer(reply=json.dumps({"label": "PRED_WRONG", "score": 3})).start()
-    servers.append(server)
-    structured = make_chat_model(role(server.url)).with_structured_output(Verdict, method="json_schema")
-    verdict = structured.invoke([HumanMessage("judge this")])
-    assert verdict == Verdict(label="PRED_WRONG", score=3)
-    response_format = server.requests[0]["body"]["response_format"]
-    assert response_format["type"] == "json_schema"
-    assert response_format["json_schema"]["schema"]["required"] == ["label", "score"]
+def test_structured_output_uses_json_schema() -> None:
+    with FakeServer(reply=json.dumps({"label": "PRED_WRONG", "score": 3})) as server:
+        structured = make_chat_model(role(server.url)).with_structured_output(Verdict, method="json_schema")
+        verdict = structured.invoke([HumanMessage("judge this")])
+        assert verdict == Verdict(label="PRED_WRONG", score=3)
+        response_format = server.requests[0]["body"]["response_format"]
+        assert response_format["type"] == "json_schema"
+        assert response_format["json_schema"]["schema"]["required"] == ["label", "score"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,16 +90,11 @@ class FakeServer:
             self.httpd.shutdown()
             self.httpd.server_close()
 
+    def __enter__(self) -> FakeServer:
+        return self.start()
 
-@contextmanager
-def server_group() -> Iterator[list[FakeServer]]:
-    """A list to append started servers to; they are stopped on exit."""
-    started: list[FakeServer] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def role(*urls: str, retries: int = 3) -> RoleSettings:

@@ -4,39 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 
 import pytest
 
 from looptool.completions import OpenAICompatClient
 from looptool.usage import UsageRecorder
-from tests.looptool.openai_fake import FakeServer, role, server_group
+from tests.looptool.openai_fake import FakeServer, role
 
 
-@pytest.fixture
-def servers() -> Iterator[list[FakeServer]]:
-    with server_group() as started:
-        yield started
+def test_prompt_logprobs_and_continuation_score() -> None:
+    with FakeServer() as server:
+        usage = UsageRecorder()
 
+        async def run() -> tuple[list[str], float, int]:
+            async with OpenAICompatClient.for_role(role(server.url), "policy", usage=usage) as client:
+                names = await client.models()
+                score = await client.continuation_logprobs("ab", "cd")
+                return names, score.perplexity, len(score.token_logprobs)
 
-def test_prompt_logprobs_and_continuation_score(servers: list[FakeServer]) -> None:
-    server = FakeServer().start()
-    servers.append(server)
-    usage = UsageRecorder()
-
-    async def run() -> tuple[list[str], float, int]:
-        async with OpenAICompatClient.for_role(role(server.url), "policy", usage=usage) as client:
-            names = await client.models()
-            score = await client.continuation_logprobs("ab", "cd")
-            return names, score.perplexity, len(score.token_logprobs)
-
-    names, perplexity, count = asyncio.run(run())
-    assert names == ["smollm2", "iter1"]
-    # fake server: position i (1-based after the first token) gets logprob -0.5 * i;
-    # "cd" are positions 2 and 3 of "abcd" -> logprobs -1.0 and -1.5
-    assert count == 2
-    assert perplexity == pytest.approx(math.exp(1.25))
-    completion = [request for request in server.requests if request["path"] == "/v1/completions"][0]
-    assert completion["body"]["prompt"] == [ord(ch) for ch in "abcd"]
-    assert completion["body"]["prompt_logprobs"] == 0
-    assert any(record.endpoint == "/tokenize" for record in usage.records("policy"))
+        names, perplexity, count = asyncio.run(run())
+        assert names == ["smollm2", "iter1"]
+        # fake server: position i (1-based after the first token) gets logprob -0.5 * i;
+        # "cd" are positions 2 and 3 of "abcd" -> logprobs -1.0 and -1.5
+        assert count == 2
+        assert perplexity == pytest.approx(math.exp(1.25))
+        completion = [request for request in server.requests if request["path"] == "/v1/completions"][0]
+        assert completion["body"]["prompt"] == [ord(ch) for ch in "abcd"]
+        assert completion["body"]["prompt_logprobs"] == 0
+        assert any(record.endpoint == "/tokenize" for record in usage.records("policy"))

@@ -4,7 +4,6 @@ policy, usage records, cancellation."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,13 +17,7 @@ from looptool.transport import (
     normalize_base_url,
 )
 from looptool.usage import UsageRecorder
-from tests.looptool.openai_fake import FakeServer, dead_url, role, server_group
-
-
-@pytest.fixture
-def servers() -> Iterator[list[FakeServer]]:
-    with server_group() as started:
-        yield started
+from tests.looptool.openai_fake import FakeServer, dead_url, role
 
 
 @pytest.fixture(autouse=True)
@@ -41,21 +34,20 @@ def chat(*urls: str, retries: int = 3, usage: UsageRecorder | None = None) -> ht
 BODY = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def test_round_robin_over_two_servers_and_usage_recorded(servers: list[FakeServer]) -> None:
-    a, b = FakeServer(reply="A").start(), FakeServer(reply="B").start()
-    servers += [a, b]
-    usage = UsageRecorder()
-    client = chat(a.url, b.url, usage=usage)
-    replies = [client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] for _ in range(6)]
-    assert sorted(replies) == ["A"] * 3 + ["B"] * 3
-    assert len(a.requests) == len(b.requests) == 3
-    summary = usage.summary()
-    assert summary.roles["judge"].calls == 6
-    assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
-    records = usage.records()
-    assert {record.base_url for record in records} == {a.url, b.url}
-    assert all(record.ok and record.latency_s > 0 and record.model == "m1" for record in records)
-    assert {record.endpoint for record in records} == {"/v1/chat/completions"}
+def test_round_robin_over_two_servers_and_usage_recorded() -> None:
+    with FakeServer(reply="A") as a, FakeServer(reply="B") as b:
+        usage = UsageRecorder()
+        client = chat(a.url, b.url, usage=usage)
+        replies = [client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] for _ in range(6)]
+        assert sorted(replies) == ["A"] * 3 + ["B"] * 3
+        assert len(a.requests) == len(b.requests) == 3
+        summary = usage.summary()
+        assert summary.roles["judge"].calls == 6
+        assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
+        records = usage.records()
+        assert {record.base_url for record in records} == {a.url, b.url}
+        assert all(record.ok and record.latency_s > 0 and record.model == "m1" for record in records)
+        assert {record.endpoint for record in records} == {"/v1/chat/completions"}
 
 
 def test_least_in_flight_wins() -> None:
@@ -68,55 +60,50 @@ def test_least_in_flight_wins() -> None:
     assert pool.acquire(avoid=first.base_url) is not first
 
 
-def test_retries_5xx_on_the_other_endpoint(servers: list[FakeServer]) -> None:
-    bad, good = FakeServer(fail_status=503).start(), FakeServer(reply="ok").start()
-    servers += [bad, good]
-    usage = UsageRecorder()
-    client = chat(bad.url, good.url, usage=usage)
-    assert all(client.post("/chat/completions", json=BODY).status_code == 200 for _ in range(4))
-    failed = [record for record in usage.records() if not record.ok]
-    assert failed and all(record.status == 503 and record.base_url == bad.url for record in failed)
-    assert usage.summary().roles["judge"].failed_calls == len(failed)
+def test_retries_5xx_on_the_other_endpoint() -> None:
+    with FakeServer(fail_status=503) as bad, FakeServer(reply="ok") as good:
+        usage = UsageRecorder()
+        client = chat(bad.url, good.url, usage=usage)
+        assert all(client.post("/chat/completions", json=BODY).status_code == 200 for _ in range(4))
+        failed = [record for record in usage.records() if not record.ok]
+        assert failed and all(record.status == 503 and record.base_url == bad.url for record in failed)
+        assert usage.summary().roles["judge"].failed_calls == len(failed)
 
 
-def test_single_endpoint_recovers_after_transient_failures(servers: list[FakeServer]) -> None:
-    flaky = FakeServer(fail_status=502, failures=2, reply="back").start()
-    servers.append(flaky)
-    usage = UsageRecorder()
-    client = chat(flaky.url, usage=usage)
-    assert client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] == "back"
-    assert [(record.attempt, record.status) for record in usage.records()] == [(1, 502), (2, 502), (3, 200)]
+def test_single_endpoint_recovers_after_transient_failures() -> None:
+    with FakeServer(fail_status=502, failures=2, reply="back") as flaky:
+        usage = UsageRecorder()
+        client = chat(flaky.url, usage=usage)
+        assert client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] == "back"
+        assert [(record.attempt, record.status) for record in usage.records()] == [(1, 502), (2, 502), (3, 200)]
 
 
 @pytest.mark.parametrize("status", sorted(RETRY_STATUSES))
-def test_every_retry_status_is_retried_a_bounded_number_of_times(servers: list[FakeServer], status: int) -> None:
-    bad = FakeServer(fail_status=status).start()
-    servers.append(bad)
-    client = chat(bad.url, retries=2)
-    assert client.post("/chat/completions", json=BODY).status_code == status  # the last answer
-    assert len(bad.requests) == 3  # one try + two retries
+def test_every_retry_status_is_retried_a_bounded_number_of_times(status: int) -> None:
+    with FakeServer(fail_status=status) as bad:
+        client = chat(bad.url, retries=2)
+        assert client.post("/chat/completions", json=BODY).status_code == status  # the last answer
+        assert len(bad.requests) == 3  # one try + two retries
 
 
 @pytest.mark.parametrize("status", [400, 404, 422, 501])
-def test_other_errors_are_not_retried(servers: list[FakeServer], status: int) -> None:
-    bad = FakeServer(fail_status=status).start()
-    servers.append(bad)
-    usage = UsageRecorder()
-    client = chat(bad.url, usage=usage)
-    assert client.post("/chat/completions", json=BODY).status_code == status
-    assert len(bad.requests) == 1
-    (record,) = usage.records()
-    assert not record.ok and record.error == f"HTTP {status}"
+def test_other_errors_are_not_retried(status: int) -> None:
+    with FakeServer(fail_status=status) as bad:
+        usage = UsageRecorder()
+        client = chat(bad.url, usage=usage)
+        assert client.post("/chat/completions", json=BODY).status_code == status
+        assert len(bad.requests) == 1
+        (record,) = usage.records()
+        assert not record.ok and record.error == f"HTTP {status}"
 
 
-def test_connection_errors_move_to_a_live_endpoint(servers: list[FakeServer]) -> None:
-    good = FakeServer(reply="ok").start()
-    servers.append(good)
-    usage = UsageRecorder()
-    client = chat(dead_url(), good.url, usage=usage)
-    assert [client.post("/chat/completions", json=BODY).status_code for _ in range(2)] == [200, 200]
-    errors = [record for record in usage.records() if record.error and "Connect" in record.error]
-    assert errors and all(record.status is None and not record.ok for record in errors)
+def test_connection_errors_move_to_a_live_endpoint() -> None:
+    with FakeServer(reply="ok") as good:
+        usage = UsageRecorder()
+        client = chat(dead_url(), good.url, usage=usage)
+        assert [client.post("/chat/completions", json=BODY).status_code for _ in range(2)] == [200, 200]
+        errors = [record for record in usage.records() if record.error and "Connect" in record.error]
+        assert errors and all(record.status is None and not record.ok for record in errors)
 
 
 def test_connection_errors_surface_after_the_retries() -> None:
@@ -127,39 +114,37 @@ def test_connection_errors_surface_after_the_retries() -> None:
     assert [record.attempt for record in usage.records()] == [1, 2]
 
 
-def test_async_calls_spread_over_endpoints(servers: list[FakeServer]) -> None:
-    a, b = FakeServer(delay_s=0.05).start(), FakeServer(delay_s=0.05).start()
-    servers += [a, b]
-    usage = UsageRecorder()
-    transport = BalancedTransport.for_role(role(a.url, b.url), role_name="user_sim", usage=usage)
+def test_async_calls_spread_over_endpoints() -> None:
+    with FakeServer(delay_s=0.05) as a, FakeServer(delay_s=0.05) as b:
+        usage = UsageRecorder()
+        transport = BalancedTransport.for_role(role(a.url, b.url), role_name="user_sim", usage=usage)
 
-    async def run() -> list[int]:
-        async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:
-            answers = await asyncio.gather(*[client.post("/chat/completions", json=BODY) for _ in range(8)])
-        return [answer.status_code for answer in answers]
+        async def run() -> list[int]:
+            async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:
+                answers = await asyncio.gather(*[client.post("/chat/completions", json=BODY) for _ in range(8)])
+            return [answer.status_code for answer in answers]
 
-    assert asyncio.run(run()) == [200] * 8
-    assert len(a.requests) == len(b.requests) == 4
-    assert len(usage.records("user_sim")) == 8
+        assert asyncio.run(run()) == [200] * 8
+        assert len(a.requests) == len(b.requests) == 4
+        assert len(usage.records("user_sim")) == 8
 
 
-def test_a_cancelled_request_gives_its_slot_back(servers: list[FakeServer]) -> None:
-    slow = FakeServer(delay_s=2.0).start()
-    servers.append(slow)
-    transport = BalancedTransport.for_role(role(slow.url), role_name="policy")
+def test_a_cancelled_request_gives_its_slot_back() -> None:
+    with FakeServer(delay_s=2.0) as slow:
+        transport = BalancedTransport.for_role(role(slow.url), role_name="policy")
 
-    async def run() -> None:
-        async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:
-            request = asyncio.create_task(client.post("/chat/completions", json=BODY))
-            await asyncio.sleep(0.3)
-            assert transport.pool.endpoints[0].in_flight == 1
-            request.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await request
+        async def run() -> None:
+            async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:
+                request = asyncio.create_task(client.post("/chat/completions", json=BODY))
+                await asyncio.sleep(0.3)
+                assert transport.pool.endpoints[0].in_flight == 1
+                request.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await request
 
-    asyncio.run(run())
-    (endpoint,) = transport.pool.endpoints
-    assert endpoint.in_flight == 0 and endpoint.failures == 1
+        asyncio.run(run())
+        (endpoint,) = transport.pool.endpoints
+        assert endpoint.in_flight == 0 and endpoint.failures == 1
 
 
 @pytest.mark.parametrize(
