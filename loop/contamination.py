@@ -143,9 +143,9 @@ def bfcl_multi_turn_tools(categories: Sequence[str], options: Mapping[str, Any])
 
 def acebench_agent_tools(categories: Sequence[str], options: Mapping[str, Any]) -> list[BenchmarkTool]:
     """The tools of ACEBench's simulated APIs, for the evaluated agent categories."""
-    from looptool.benchmarks.acebench.categories import AGENT, split_category
+    from looptool.benchmarks.acebench.categories import AGENT, Language, split_category
 
-    by_language: dict[str, list[str]] = {}
+    by_language: dict[Language, list[str]] = {}
     for category in categories:
         language, stem = split_category(category)
         if stem in AGENT:

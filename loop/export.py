@@ -124,7 +124,7 @@ def dataset_card(samples: Sequence[Sample], source: ExportSource, shards: list[s
     origins = Counter(sample.lineage.origin.value for sample in samples)
     stages = Counter(sample.lineage.stage for sample in samples)
     iterations = Counter(str(sample.lineage.iteration) for sample in samples)
-    kinds = Counter(sample.label_kind for sample in samples)
+    kinds: Counter[str] = Counter(sample.label_kind for sample in samples)
     tools = {tool.name for sample in samples for tool in sample.tools}
     title = (
         f"LoopTool {source.mode.value} iteration {source.iteration}"
