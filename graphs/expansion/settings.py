@@ -27,27 +27,27 @@ class EddeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(4, ge=1, le=32, description="new samples asked per error seed (before validation)")
-    generator: str = Field("generator", description="model role (roles.<name>) that writes the samples")
-    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature of the generator")
+    k: int = Field(default=4, ge=1, le=32, description="new samples asked per error seed (before validation)")
+    generator: str = Field(default="generator", description="model role (roles.<name>) that writes the samples")
+    temperature: float = Field(default=0.9, ge=0, le=2, description="sampling temperature of the generator")
     focus: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FOCUS), min_length=1,
         description="scenario focuses (complexity, persona, interaction style, data variation); "
         "one is drawn per request",
     )
-    seed: int = Field(0, description="seed of the focus draw (per error seed and iteration)")
+    seed: int = Field(default=0, description="seed of the focus draw (per error seed and iteration)")
     generator_retries: int = Field(
-        1, ge=0, description="further tries of a generator call that failed (error, timeout, unusable reply)"
+        default=1, ge=0, description="further tries of a generator call that failed (error, timeout, unusable reply)"
     )
-    parse_retries: int = Field(1, ge=0, description="re-asks within a call when a reply does not parse")
+    parse_retries: int = Field(default=1, ge=0, description="re-asks within a call when a reply does not parse")
     timeout_s: float | None = Field(
-        None, gt=0, description="wall-clock cap per generator call (default: the role's HTTP timeout)"
+        default=None, gt=0, description="wall-clock cap per generator call (default: the role's HTTP timeout)"
     )
     structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
     prompts: dict[str, str] = Field(
         default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
     )
-    trace_prompts: bool = Field(True, description="store the full prompt of every generator call in the traces")
+    trace_prompts: bool = Field(default=True, description="store the full prompt of every generator call in the traces")
 
     @field_validator("generator")
     @classmethod

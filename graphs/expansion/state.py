@@ -20,7 +20,7 @@ class ExpansionResult(BaseModel):
     seed_id: str
     focus: str
     asked: int = Field(description="samples asked of the generator (k)")
-    produced: int = Field(0, description="candidates the generator returned")
+    produced: int = Field(default=0, description="candidates the generator returned")
     accepted: list[Sample] = Field(default_factory=list)
     rejected: list[RejectedSample] = Field(default_factory=list)
     generator_errors: list[str] = Field(default_factory=list, description="failed generator attempts, with reasons")

@@ -33,6 +33,7 @@ from looptool.graphs.judging.panel import JudgeVote, count_votes, position_disag
 from looptool.graphs.judging.settings import JglvSettings
 from looptool.graphs.judging.state import (
     BallotState,
+    DecidedBy,
     JudgingInputState,
     JudgingOutputState,
     JudgingState,
@@ -133,6 +134,8 @@ async def label_judge(state: BallotState, runtime: Runtime[JudgingContext]) -> C
     _record(runtime, state["item_id"], EventKind.VERDICT, LABEL_JUDGE, vote.analysis or vote.error or "",
             {"verdict": vote.verdict.value, "order": order.value, "choice": vote.choice,
              "attempts": vote.attempts, "error": vote.error}, started, role=seat.name)
+    _record(runtime, state["item_id"], EventKind.NODE, LABEL_JUDGE, f"{seat.name} ({order.value})",
+            {"goto": TALLY}, started, role=seat.name)
     return Command(goto=TALLY, update={"votes": [vote]})
 
 
@@ -143,7 +146,7 @@ async def tally(state: JudgingState, runtime: Runtime[JudgingContext]) -> Comman
     seat_index = {judge.seat.name: index for index, judge in enumerate(context.panel)}
     votes = sorted(state.get("votes", []), key=lambda vote: (seat_index.get(vote.judge, 0), vote.order.value != "label_first"))
     outcome = count_votes(votes)
-    decided_by = "unjudged" if outcome.verdict == Verdict.UNJUDGED else "panel"
+    decided_by: DecidedBy = "unjudged" if outcome.verdict == Verdict.UNJUDGED else "panel"
     analysis = next((vote.analysis for vote in votes if vote.valid and vote.verdict == outcome.verdict), "")
     result = LabelVerdict(
         sample_id=state["sample"].id, verdict=outcome.verdict, decided_by=decided_by, analysis=analysis,
@@ -162,7 +165,7 @@ def build_judging_graph() -> StateGraph[JudgingState, JudgingContext, JudgingInp
     builder = StateGraph(JudgingState, context_schema=JudgingContext,
                          input_schema=JudgingInputState, output_schema=JudgingOutputState)
     builder.add_node(EVIDENCE, evidence)
-    builder.add_node(LABEL_JUDGE, label_judge)  # type: ignore[arg-type]  # runs on a BallotState (Send)
+    builder.add_node(LABEL_JUDGE, label_judge)  # runs on a BallotState (sent by the evidence node)
     builder.add_node(TALLY, tally)
     builder.add_edge(START, EVIDENCE)
     return builder

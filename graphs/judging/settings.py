@@ -40,30 +40,30 @@ class JglvSettings(BaseModel):
         description="model roles (roles.<name>) of the panel's judges; the same role may repeat",
     )
     panel_size: int | None = Field(
-        None, ge=1,
+        default=None, ge=1,
         description="seats on the panel, filled by cycling through `judges` (default: one per entry)",
     )
     orders: Literal["random", "both"] = Field(
-        "random",
+        default="random",
         description="random: each seat sees label and prediction in a seeded random A/B order; "
         "both: each seat judges both orders (two votes) and position disagreement is recorded",
     )
-    seed: int = Field(0, description="seed of the random A/B order (per sample and seat)")
+    seed: int = Field(default=0, description="seed of the random A/B order (per sample and seat)")
     execution_evidence: bool = Field(
-        True, description="run label and prediction on executable backends when all tools have one"
+        default=True, description="run label and prediction on executable backends when all tools have one"
     )
     judge_retries: int = Field(
-        1, ge=0, description="further tries of a judge call that failed (error, timeout, unusable reply)"
+        default=1, ge=0, description="further tries of a judge call that failed (error, timeout, unusable reply)"
     )
-    parse_retries: int = Field(1, ge=0, description="re-asks within a call when a reply does not parse")
+    parse_retries: int = Field(default=1, ge=0, description="re-asks within a call when a reply does not parse")
     timeout_s: float | None = Field(
-        None, gt=0, description="wall-clock cap per judge call (default: the role's HTTP timeout)"
+        default=None, gt=0, description="wall-clock cap per judge call (default: the role's HTTP timeout)"
     )
     structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
     prompts: dict[str, str] = Field(
         default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
     )
-    trace_prompts: bool = Field(True, description="store the full prompt of every judge call in the traces")
+    trace_prompts: bool = Field(default=True, description="store the full prompt of every judge call in the traces")
 
     @field_validator("judges")
     @classmethod

@@ -29,13 +29,13 @@ class LabelVerdict(BaseModel):
     verdict: Verdict
     decided_by: DecidedBy
     analysis: str = Field(
-        "", description="the error analysis behind the verdict (first agreeing vote, or the evidence)"
+        default="", description="the error analysis behind the verdict (first agreeing vote, or the evidence)"
     )
     votes: list[JudgeVote] = Field(default_factory=list)
-    panel_rule: str | None = Field(None, description="how the votes were counted (see graphs.judging.panel)")
+    panel_rule: str | None = Field(default=None, description="how the votes were counted (see graphs.judging.panel)")
     evidence: ExecutionEvidence | None = None
     position_disagreement: bool | None = Field(
-        None, description="orders=both: some judge changed its verdict with the A/B order"
+        default=None, description="orders=both: some judge changed its verdict with the A/B order"
     )
     prompt_version: str = ""
 

@@ -267,7 +267,7 @@ def test_the_judge_is_asked_for_a_json_schema_and_traced(tmp_path: Path) -> None
     schema = judge.call_kwargs[0]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["correct"]["enum"] == ["A", "B", "both", "neither"]
     nodes = [event.node for event in traces.events("jglv:s1", kind=EventKind.NODE)]
-    assert nodes == ["evidence", "tally"]
+    assert nodes == ["evidence", "label_judge", "tally"]
     verdicts = traces.events("jglv:s1", kind=EventKind.VERDICT)
     assert [event.node for event in verdicts] == ["label_judge", "tally"]
     assert json.loads(json.dumps(verdicts[0].data))["verdict"] == "BOTH_CORRECT"
