@@ -104,7 +104,7 @@ class ErrorSeed(BaseModel):
 class GeneratedCall(BaseModel):
     """One tool call of a generated label."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
