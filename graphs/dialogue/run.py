@@ -34,7 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.tool_agent import SimulatorFactory
-from looptool.batch import BatchItem, ItemOutcome, iter_journal, read_journal, run_batch
+from looptool.batch import BatchItem, ItemOutcome, iter_journal, run_batch
 from looptool.config import LoopToolConfig
 from looptool.graphs.dialogue.config import DialogueSynthSettings
 from looptool.graphs.dialogue.context import DialogueContext, DialogueModels, DialoguePrompts
@@ -173,9 +173,9 @@ def _write_derived(path: Path, records: list[BaseModel]) -> None:
 
 def write_outputs(run_dir: Path) -> None:
     """Derive ``dialogues``/``samples``/``rejects``/``failures.jsonl`` from the journal (atomically)."""
-    journal = run_dir / JOURNAL_FILE
-    records = read_journal(journal, DialogueResult)
-    finished = sorted((record for record in records.values() if record.finished and record.result is not None),
+    attempts = list(iter_journal(run_dir / JOURNAL_FILE, DialogueResult))
+    latest = {record.id: record for record in attempts}  # the latest record of an id wins
+    finished = sorted((record for record in latest.values() if record.finished and record.result is not None),
                       key=lambda record: dialogue_index(record.id))
     results = [record.result for record in finished if record.result is not None]
     _write_derived(run_dir / DIALOGUES_FILE, [result.dialogue for result in results])
@@ -184,7 +184,7 @@ def write_outputs(run_dir: Path) -> None:
                                             for result in results if result.reject is not None])
     _write_derived(run_dir / FAILURES_FILE, [
         FailureRecord(dialogue_id=record.id, index=dialogue_index(record.id), error=record.reason or "", time=record.time)
-        for record in iter_journal(journal, DialogueResult) if record.status == "failed"
+        for record in attempts if record.status == "failed"
     ])
 
 
