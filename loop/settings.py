@@ -50,11 +50,6 @@ class LoopSettings(BaseModel):
         "each round (the paper), so D_{j+1} may be smaller",
     )
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
-    expansion_generators: Literal["llm", "slots", "both"] = Field(
-        default="llm",
-        description="EDDE generators: llm (the generator role writes k variants; the paper), slots "
-        "(new slot values for curated seeds, label checked by execution), or both",
-    )
     judge_concurrency: int = Field(default=8, ge=1)
     expand_concurrency: int = Field(default=4, ge=1)
     evaluate_heldout: bool = Field(default=True, description="held-out ToolMatch of every policy")

@@ -40,7 +40,7 @@ class ExpansionContext:
     def binding(self, trace_id: str) -> RoleBinding:
         return RoleBinding(
             model=self.generator,
-            role=self.settings.generator,
+            role=self.settings.role,
             trace_id=trace_id,
             traces=self.traces,
             structured_method=self.settings.structured_output,

@@ -4,7 +4,8 @@ Example (YAML)::
 
     edde:
       k: 4
-      generator: generator          # model role
+      generator: llm                # llm | slots | both (which generators run)
+      role: generator               # model role of the llm generator
       temperature: 0.9
       focus: ["persona: ...", "data variation: ..."]
 """
@@ -28,7 +29,12 @@ class EddeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(default=4, ge=1, le=32, description="new samples asked per error seed (before validation)")
-    generator: str = Field(default="generator", description="model role (roles.<name>) that writes the samples")
+    generator: Literal["llm", "slots", "both"] = Field(
+        default="llm",
+        description="llm: the generator role writes k variants (the paper); slots: new slot values for "
+        "curated seeds, label checked by execution (no model call); both",
+    )
+    role: str = Field(default="generator", description="model role (roles.<name>) of the llm generator")
     temperature: float = Field(default=0.9, ge=0, le=2, description="sampling temperature of the generator")
     focus: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FOCUS), min_length=1,
@@ -49,7 +55,7 @@ class EddeSettings(BaseModel):
     )
     trace_prompts: bool = Field(default=True, description="store the full prompt of every generator call in the traces")
 
-    @field_validator("generator")
+    @field_validator("role")
     @classmethod
     def _known_role(cls, role: str) -> str:
         if role not in ROLE_NAMES:

@@ -229,6 +229,6 @@ def test_focus_is_drawn_from_the_list_and_stable() -> None:
 
 def test_settings_refuse_unknown_role_and_empty_focus() -> None:
     with pytest.raises(ValueError, match="unknown model role"):
-        EddeSettings(generator="oracle")
+        EddeSettings(role="oracle")
     with pytest.raises(ValueError, match="focus entry is empty"):
         EddeSettings(focus=["  "])
