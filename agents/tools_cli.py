@@ -19,7 +19,7 @@ from rich.table import Table
 from looptool.agents.backends.registry import REGISTRY, UnknownBackendError
 from looptool.agents.tool_import.library import read_library, write_library
 from looptool.agents.tool_import.loader import import_paths
-from looptool.cli import UserError
+from looptool.errors import UserError
 from looptool.jsonl import write_jsonl
 from looptool.logs import console
 

@@ -20,8 +20,9 @@ from looptool.benchmarks.runner.engine import (
 )
 from looptool.benchmarks.runner.report import cell_reports, print_tables, write_results
 from looptool.benchmarks.runner.settings import CheckpointSpec, EvalSettings
-from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.commands import add_config_arguments, start_run
 from looptool.config import LoopToolConfig
+from looptool.errors import UserError
 from looptool.logs import setup_logging
 
 log = logging.getLogger(__name__)

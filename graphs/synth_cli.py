@@ -17,7 +17,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.commands import add_config_arguments, start_run
+from looptool.errors import UserError
 from looptool.logs import console
 
 log = logging.getLogger("looptool.synth")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.commands import add_config_arguments, start_run
+from looptool.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.commands import add_config_arguments, start_run
 from looptool.embedded import EmbeddedModelError, ensure_embedded_model
+from looptool.errors import UserError
 from looptool.jsonl import write_json_atomic
 from looptool.serve import VllmError, VllmServer, log_tail
 

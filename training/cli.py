@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from looptool.cli import UserError, add_config_arguments, start_run
+from looptool.commands import add_config_arguments, start_run
+from looptool.errors import UserError
 from looptool.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from looptool.cli import UserError
+from looptool.errors import UserError
 from looptool.jsonl import DataFileError, iter_jsonl_dicts
 from looptool.schema import Sample
 

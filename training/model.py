@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from looptool.cli import UserError
+from looptool.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from looptool.cli import UserError
+from looptool.errors import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
 from looptool.training.batching import BatchPlan, plan_batches

@@ -11,7 +11,8 @@ import pytest
 from looptool.agents import tools_cli
 from looptool.agents.backends import REGISTRY
 from looptool.agents.tool_import import read_library
-from looptool.cli import COMMAND_MODULES, UserError, main
+from looptool.cli import COMMAND_MODULES, main
+from looptool.errors import UserError
 from looptool.jsonl import iter_jsonl_dicts
 
 DATA = Path(__file__).parent / "tool_import" / "data"

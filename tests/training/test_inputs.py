@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import looptool.cli
-from looptool.cli import UserError
+from looptool.errors import UserError
 from looptool.jsonl import write_jsonl
 from looptool.training.settings import TrainSettings
 from looptool.training.trainer import TrainJob, run_training
