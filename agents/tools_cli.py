@@ -108,8 +108,9 @@ def run_list_backends(args: argparse.Namespace) -> int:
     table.add_column("backend")
     table.add_column("source")
     table.add_column("tools")
-    for info in REGISTRY.backends():
-        table.add_row(info.name, info.source, ", ".join(spec.name for spec in info.tool_specs()))
+    for registered in REGISTRY.entries():
+        specs = registered.value.tool_specs()
+        table.add_row(registered.name, registered.source, ", ".join(spec.name for spec in specs))
     for name, reason in sorted(REGISTRY.failures().items()):
         table.add_row(name, "[red]failed[/red]", reason)
     Console().print(table)

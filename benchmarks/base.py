@@ -29,38 +29,31 @@ Writing a benchmark::
         def score(self, entry, output) -> EntryScore: ...
         def summarize(self, scores) -> BenchmarkSummary: ...
 
-Built-in benchmarks are imported lazily from :data:`BUILTIN_MODULES`; outside packages add
-theirs through the ``looptool.benchmarks`` entry-point group (value: ``module:Class``).
+The registry is :data:`BENCHMARKS` (a :class:`looptool.registry.Registry`). Built-in
+benchmarks are imported lazily from :data:`BUILTIN_MODULES`; outside packages add theirs
+through the ``looptool.benchmarks`` entry-point group (``mybench = "module:Class"``, the
+entry point's name equal to the class's ``name``). An unknown benchmark or category name
+raises :class:`looptool.errors.UnknownNameError` naming the closest known one.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from enum import StrEnum
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from looptool.config import SamplingSettings
+from looptool.errors import UnknownNameError, unknown_name_message
+from looptool.registry import Registry
 from looptool.schema import Message, ToolCall, ToolSpec
-
-log = logging.getLogger(__name__)
-
-
-class UnknownNameError(ValueError):
-    """An unknown benchmark or category name; the message suggests the closest known one."""
 
 
 def suggest(name: str, known: Sequence[str], what: str) -> UnknownNameError:
     """An :class:`UnknownNameError` for ``name`` naming the closest of ``known``."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
-    return UnknownNameError(f"unknown {what} {name!r} ({hint})")
+    return UnknownNameError(unknown_name_message(name, known, what))
 
 
 # ---------------------------------------------------------------- the model under test
@@ -385,51 +378,39 @@ BenchmarkT = TypeVar("BenchmarkT", bound=type[Benchmark])
 BUILTIN_MODULES: tuple[str, ...] = ("looptool.benchmarks.bfcl", "looptool.benchmarks.acebench")
 ENTRY_POINT_GROUP = "looptool.benchmarks"
 
-_REGISTRY: dict[str, type[Benchmark]] = {}
-_discovered = False
+
+def check_benchmark(name: str, cls: type[Benchmark]) -> type[Benchmark]:
+    """Refuse a class that is not a :class:`Benchmark` or whose ``name`` is not ``name``."""
+    if not isinstance(cls, type) or not issubclass(cls, Benchmark):
+        raise TypeError(f"benchmark {name!r}: {cls!r} is not a subclass of benchmarks.base.Benchmark")
+    if cls.name != name:
+        raise ValueError(f"benchmark {name!r}: the class {cls.__qualname__} is named {cls.name!r}")
+    return cls
+
+
+BENCHMARKS: Registry[type[Benchmark]] = Registry(
+    "benchmark",
+    builtin_modules=BUILTIN_MODULES,
+    entry_point_group=ENTRY_POINT_GROUP,
+    check=check_benchmark,
+)
 
 
 def register_benchmark(cls: BenchmarkT) -> BenchmarkT:
     """Class decorator: register a :class:`Benchmark` subclass under its ``name``."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} has no 'name'")
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing is not cls:
-        raise ValueError(f"benchmark {cls.name!r} is already registered by {existing.__qualname__}")
-    _REGISTRY[cls.name] = cls
+    BENCHMARKS.register(cls.name, cls)
     return cls
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for module_name in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            log.debug("built-in benchmark module %s is not present", module_name)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        cls = point.load()
-        if isinstance(cls, type) and issubclass(cls, Benchmark):
-            register_benchmark(cls)
-
-
 def benchmark_names() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return BENCHMARKS.names()
 
 
 def get_benchmark_class(name: str) -> type[Benchmark]:
     """The registered class for ``name``; a typo raises with the closest known name."""
-    _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise suggest(name, list(_REGISTRY), "benchmark") from None
+    return BENCHMARKS.get(name)
 
 
 def create_benchmark(name: str, options: dict[str, Any] | None = None) -> Benchmark:

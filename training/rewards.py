@@ -10,77 +10,48 @@ under ``rewards/<name>/mean``, so the function's ``__name__`` is its registry na
 
 from __future__ import annotations
 
-import difflib
-import logging
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 from looptool.codecs import parse_hermes, tool_calls_match
+from looptool.errors import UnknownNameError
+from looptool.registry import Registry
 from looptool.schema import ToolCall
 from looptool.training.examples import decode_label_calls
-
-log = logging.getLogger(__name__)
 
 RewardFunc = Callable[..., list[float]]
 ENTRY_POINT_GROUP = "looptool.rewards"
 
 
-class UnknownRewardError(KeyError):
-    """A reward name that no registered reward has."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class UnknownRewardError(UnknownNameError, KeyError):
+    """A reward name that no registered reward has; the message suggests the closest."""
 
 
-class RewardRegistry:
-    """Named reward functions; unknown names get the closest known one suggested."""
-
-    def __init__(self) -> None:
-        self._rewards: dict[str, RewardFunc] = {}
-        self._entry_points_loaded = False
-
-    def register(self, name: str) -> Callable[[RewardFunc], RewardFunc]:
-        def decorator(func: RewardFunc) -> RewardFunc:
-            existing = self._rewards.get(name)
-            if existing is not None and existing is not func:
-                raise ValueError(f"reward {name!r} is already registered by {existing.__module__}")
-            func.__name__ = name  # TRL logs rewards/<__name__>/mean
-            self._rewards[name] = func
-            return func
-
-        return decorator
-
-    def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        for point in entry_points(group=ENTRY_POINT_GROUP):
-            if point.name in self._rewards:
-                continue
-            try:
-                self.register(point.name)(point.load())
-            except Exception as error:  # a broken plug-in must not break the built-ins
-                log.warning("reward plug-in %s could not be loaded: %s", point.name, error)
-
-    def names(self) -> list[str]:
-        self._load_entry_points()
-        return sorted(self._rewards)
-
-    def get(self, name: str) -> RewardFunc:
-        self._load_entry_points()
-        if name in self._rewards:
-            return self._rewards[name]
-        close = difflib.get_close_matches(name, self.names(), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(self.names())}"
-        raise UnknownRewardError(f"unknown reward {name!r} ({hint})")
+def check_reward(name: str, func: RewardFunc) -> RewardFunc:
+    """Refuse a non-callable; name the function after its registry name (TRL logs
+    ``rewards/<__name__>/mean``)."""
+    if not callable(func):
+        raise TypeError(f"reward {name!r}: {func!r} is not callable")
+    func.__name__ = name
+    return func
 
 
-REWARDS = RewardRegistry()
-register_reward = REWARDS.register
+REWARDS: Registry[RewardFunc] = Registry(
+    "reward",
+    builtin_modules=(__name__,),
+    entry_point_group=ENTRY_POINT_GROUP,
+    check=check_reward,
+    unknown_error=UnknownRewardError,
+)
+
+
+def register_reward(name: str) -> Callable[[RewardFunc], RewardFunc]:
+    """Function decorator: register a reward under ``name``."""
+    return REWARDS.register(name)
 
 
 def get_rewards(names: Sequence[str]) -> list[RewardFunc]:
+    """The reward functions named ``names``, in order (a typo suggests the closest name)."""
     return [REWARDS.get(name) for name in names]
 
 

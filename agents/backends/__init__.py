@@ -8,7 +8,8 @@ Two kinds share one calling convention (:class:`ToolRunner`: ``tool_specs()``,
   :class:`~looptool.schema.ToolSpec`s are derived from the code (:mod:`agents.backends.specs`);
   :func:`execute_tool_call` validates the arguments against that schema, calls the method and
   returns a :class:`ToolResult` (JSON text; errors as ``{"error": ...}``), never raising.
-  Registered with :func:`register_backend` into the one :data:`REGISTRY`; outside packages add
+  Registered with :func:`register_backend` into :data:`REGISTRY` (a
+  :class:`looptool.registry.Registry`); outside packages add
   theirs through the entry-point group ``looptool.backends``. Shipped: ``calculator``
   (arithmetic + unit conversion), ``filesystem`` (in-memory, confined to its own state),
   ``calendar`` (events + to-dos).
@@ -55,7 +56,6 @@ from looptool.agents.backends.executor import error_result, execute_tool_call
 from looptool.agents.backends.registry import (
     ENTRY_POINT_GROUP,
     REGISTRY,
-    BackendInfo,
     BackendRegistry,
     UnknownBackendError,
     create_backend,
@@ -76,7 +76,6 @@ __all__ = [
     "REGISTRY",
     "SIMULATED",
     "BackendDefinitionError",
-    "BackendInfo",
     "BackendRegistry",
     "ToolBackend",
     "ToolError",

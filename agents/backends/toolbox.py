@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from looptool.agents.backends.base import ToolBackend, ToolResult, ToolRunner
 from looptool.agents.backends.executor import error_result
-from looptool.agents.backends.registry import REGISTRY, BackendRegistry
+from looptool.agents.backends.registry import REGISTRY, BackendRegistry, create_backend
 from looptool.schema import ToolCall, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,10 @@ def executable_backend_for(spec: ToolSpec, registry: BackendRegistry | None = No
     When several fit, the first by name wins (deterministic).
     """
     registry = registry or REGISTRY
-    for info in registry.backends():
-        for implemented in info.tool_specs():
+    for registered in registry.entries():
+        for implemented in registered.value.tool_specs():
             if specs_compatible(spec, implemented):
-                return info.name
+                return registered.name
     return None
 
 
@@ -84,8 +84,8 @@ class Toolbox:
                 self.routes[tool.name] = SIMULATED
                 continue
             if backend_name not in self.backends:
-                self.backends[backend_name] = self.registry.create(
-                    backend_name, scenarios.get(backend_name)
+                self.backends[backend_name] = create_backend(
+                    backend_name, scenarios.get(backend_name), self.registry
                 )
             self.routes[tool.name] = backend_name
 

@@ -32,7 +32,7 @@ def backend_tool_specs() -> list[ToolSpec]:
     from looptool.agents.backends.registry import REGISTRY
 
     specs: dict[str, ToolSpec] = {}
-    for info in REGISTRY.backends():
-        for spec in info.tool_specs():
+    for backend in REGISTRY.values():
+        for spec in backend.tool_specs():
             specs.setdefault(spec.name, spec)
     return list(specs.values())

@@ -122,9 +122,9 @@ def test_garbage_replies_are_scored_wrong(tmp_path: Path, mode: str, message: di
 
 def test_unknown_names_suggest_the_closest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert main(["eval", "-k", "paralel", "--out", str(tmp_path / "a")]) == 2
-    assert "unknown bfcl_v3 category 'paralel' (did you mean 'parallel'?)" in caplog.text
+    assert "unknown bfcl_v3 category 'paralel'; did you mean 'parallel'" in caplog.text
     assert main(["eval", "-b", "bfcl_v4", "--out", str(tmp_path / "b")]) == 2
-    assert "unknown benchmark 'bfcl_v4' (did you mean 'bfcl_v3'?)" in caplog.text
+    assert "unknown benchmark 'bfcl_v4'; did you mean 'bfcl_v3'?" in caplog.text
     config = tmp_path / "bad.yaml"
     config.write_text("eval:\n  benchmark_options:\n    bfcl_v3:\n      data_dir: /nonexistent/bfcl\n")
     assert main(["eval", "-c", str(config), "-k", "simple", "--out", str(tmp_path / "c")]) == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looptool.agents import tools_cli
-from looptool.agents.backends import BackendRegistry
+from looptool.agents.backends import REGISTRY, create_backend
 from looptool.schema import ToolCall
 
 from .conftest import InstallOutside
@@ -48,7 +48,7 @@ def test_documented_entry_point_and_spec_command_work(
         {"my_tools/__init__.py": "", "my_tools/weather.py": EXAMPLE.read_text(encoding="utf-8")},
         entry_points,
     )
-    registry = BackendRegistry()
+    registry = REGISTRY.copy()
     monkeypatch.setattr(tools_cli, "REGISTRY", registry)
     parser = argparse.ArgumentParser(prog="looptool")
     tools_cli.register(parser.add_subparsers(dest="command", required=True))
@@ -57,8 +57,8 @@ def test_documented_entry_point_and_spec_command_work(
     printed = json.loads(capsys.readouterr().out)
     assert [spec["name"] for spec in printed] == ["get_temperature", "set_temperature"]
     assert printed[0] == json.loads(block("spec"))
-    assert registry.info("weather_station").source == "entry point my_tools.weather:WeatherStation"
-    station = registry.create("weather_station")
+    assert registry.entry("weather_station").source == "entry point my_tools.weather:WeatherStation"
+    station = create_backend("weather_station", registry=registry)
     hot = station.execute(ToolCall(name="get_temperature", arguments={"city": "Paris", "unit": "fahrenheit"}))
     assert json.loads(hot.content) == {"city": "Paris", "temperature": 64.4, "unit": "fahrenheit"}
     missing = station.execute(ToolCall(name="get_temperature", arguments={"city": "Lima"}))

@@ -7,12 +7,12 @@ import pytest
 from looptool.agents.backends import (
     REGISTRY,
     BackendDefinitionError,
-    BackendRegistry,
     ToolBackend,
     UnknownBackendError,
     create_backend,
     register_backend,
 )
+from looptool.errors import DuplicateNameError, UnknownNameError
 from looptool.schema import ToolCall
 
 from .conftest import InstallOutside
@@ -42,7 +42,8 @@ class Greeter(ToolBackend):
 
 def test_builtin_backends_are_registered() -> None:
     assert {"calculator", "filesystem", "calendar"} <= set(REGISTRY.names())
-    assert REGISTRY.info("calculator").source == "builtin"
+    assert REGISTRY.entry("calculator").source == "builtin"
+    assert REGISTRY.get("calculator").backend_name == "calculator"
 
 
 def test_decorator_registers_and_rejects_name_clash() -> None:
@@ -76,7 +77,7 @@ def test_decorator_registers_and_rejects_name_clash() -> None:
                 """Ping."""
                 return "pong"
 
-        with pytest.raises(BackendDefinitionError, match="already taken"):
+        with pytest.raises(DuplicateNameError, match="'test_counter' is already registered"):
             register_backend("test_counter")(Other)
     finally:
         REGISTRY.unregister("test_counter")
@@ -87,11 +88,18 @@ def test_unknown_name_suggests_closest() -> None:
         REGISTRY.get("calculater")
     with pytest.raises(UnknownBackendError, match="known: .*filesystem"):
         REGISTRY.get("zzzz")
+    # one kernel error type for every registry, still a KeyError as before
+    with pytest.raises(UnknownNameError):
+        REGISTRY.get("zzzz")
+    with pytest.raises(KeyError):
+        REGISTRY.get("zzzz")
 
 
 def test_non_backend_class_is_refused() -> None:
     with pytest.raises(BackendDefinitionError, match="not a subclass"):
-        BackendRegistry().register("thing", dict)  # type: ignore[arg-type]
+        REGISTRY.copy().register("thing", dict)  # type: ignore[arg-type]
+    with pytest.raises(BackendDefinitionError, match="letters, digits"):
+        REGISTRY.copy().register("bad name!", ToolBackend)
 
 
 def test_outside_backend_loads_through_entry_point(install_outside_package: InstallOutside) -> None:
@@ -101,17 +109,19 @@ def test_outside_backend_loads_through_entry_point(install_outside_package: Inst
          "broken_pkg/__init__.py": "raise ImportError('missing dependency xyz')"},
         {"greeter": "greeter_pkg.tools:Greeter", "broken": "broken_pkg:Thing"},
     )
-    registry = BackendRegistry()
+    registry = REGISTRY.copy()
     assert "greeter" in registry.names()
-    info = registry.info("greeter")
+    info = registry.entry("greeter")
     assert info.source == "entry point greeter_pkg.tools:Greeter"
-    assert [spec.name for spec in info.tool_specs()] == ["greet"]
-    backend = registry.create("greeter")
+    assert [spec.name for spec in info.value.tool_specs()] == ["greet"]
+    backend = create_backend("greeter", registry=registry)
     result = backend.execute(ToolCall(name="greet", arguments={"name": "Ada"}))
     assert result.ok and result.content == '"hello Ada"'
     assert backend.snapshot() == {"greeted": ["Ada"]}
     # a broken entry point is reported by name and does not stop the others
     assert "missing dependency xyz" in registry.failures()["broken"]
     with pytest.raises(UnknownBackendError, match="could not be loaded.*missing dependency xyz"):
+        registry.get("broken")
+    with pytest.raises(UnknownBackendError, match="entry point broken = broken_pkg:Thing"):
         registry.get("broken")
     assert "calculator" in registry.names()
