@@ -155,6 +155,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "looptool.training.settings",
     "looptool.benchmarks.runner.settings",
     "looptool.loop.settings",
+    "looptool.loop.seed.settings",
 )
 
 

@@ -175,8 +175,8 @@ class Registry(Generic[T]):
             try:
                 importlib.import_module(module_name)
             except ModuleNotFoundError as error:
-                if error.name != module_name:
-                    raise
+                if error.name is None or not _is_package_of(error.name, module_name):
+                    raise  # the module is there but one of its own imports is missing
                 log.debug("built-in %s module %s is not present", self.kind, module_name)
 
     def _load_entry_points(self) -> None:
@@ -285,6 +285,11 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self._entries)} registered)"
+
+
+def _is_package_of(missing: str, module_name: str) -> bool:
+    """True when ``missing`` is ``module_name`` itself or one of its parent packages."""
+    return module_name == missing or module_name.startswith(f"{missing}.")
 
 
 def _same_definition(old: object, new: object) -> bool:

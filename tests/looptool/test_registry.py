@@ -130,7 +130,7 @@ def test_check_refuses_or_adapts_on_registration() -> None:
 def test_builtin_modules_are_imported_on_first_lookup(site: Path) -> None:
     (site / "widget_home.py").write_text(
         "from looptool.registry import Registry\n"
-        "WIDGETS = Registry('widget', builtin_modules=('widget_builtins', 'widget_absent'))\n",
+        "WIDGETS = Registry('widget', builtin_modules=('widget_builtins', 'widget_absent', 'absent_pkg.mod'))\n",
         encoding="utf-8",
     )
     (site / "widget_builtins.py").write_text(
@@ -143,9 +143,17 @@ def test_builtin_modules_are_imported_on_first_lookup(site: Path) -> None:
     importlib.invalidate_caches()
     home = importlib.import_module("widget_home")
     assert "widget_builtins" not in sys.modules
-    assert home.WIDGETS.names() == ["gear"]  # a missing built-in module is skipped
+    assert home.WIDGETS.names() == ["gear"]  # a missing built-in module (or package) is skipped
     assert "widget_builtins" in sys.modules
     assert home.WIDGETS.entry("gear").source == "builtin"
+
+
+def test_a_builtin_module_with_a_missing_import_fails_loudly(site: Path) -> None:
+    (site / "widget_needy.py").write_text("import no_such_dependency_xyz\n", encoding="utf-8")
+    importlib.invalidate_caches()
+    widgets: Registry[object] = Registry("widget", builtin_modules=("widget_needy",))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        widgets.names()
 
 
 def test_entry_points_load_once_and_broken_ones_are_named(
