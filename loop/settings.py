@@ -57,6 +57,10 @@ class LoopSettings(BaseModel):
     allow_contamination: bool = Field(
         default=False, description="start even when training tools overlap the evaluated benchmarks' tools"
     )
+    stop_server_for_training: bool = Field(
+        default=True,
+        description="stop the policy's vLLM server while training (one machine: frees CPU and memory)",
+    )
     progress: bool = True
 
 

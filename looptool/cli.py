@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "looptool.training.cli",
     "looptool.benchmarks.cli",
     "looptool.loop.cli",
+    "looptool.loop.run_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,0 +1,523 @@
+"""The loop controller: seed -> (train -> probe -> verify -> expand -> compose) x N -> evaluate.
+
+``looptool run`` drives this. Every step is a stage of the run folder (see
+:mod:`looptool.loop.records` for the layout): a finished stage is skipped on rerun, and the
+LLM-bound stages (probe, held-out evaluation, judge, expand) journal every item, so a killed
+run resumes at the first unfinished stage and, inside it, at the first unfinished item.
+
+One vLLM server (:class:`~looptool.loop.serving.PolicyServer`) serves the policy being
+probed; LoRA adapters are hot-loaded onto the base they were trained on. The agent roles
+(judge, generator) are the ``roles`` section's endpoints; with no endpoints configured they
+talk to the same server (the embedded recipe), i.e. to the base model currently served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from looptool.config import LoopToolConfig, RoleSettings
+from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl, write_text_atomic
+from looptool.loop.compose import Composition, CompositionCounts, compose_next, compose_static
+from looptool.loop.evaluation import PolicyScores, benchmark_scores, heldout_accuracy
+from looptool.loop.records import IterationSummary, LoopMode, ProbeRecord, RunReport, StageTime
+from looptool.loop.serving import PolicyServer, ServedPolicy
+from looptool.loop.settings import LoopSettings
+from looptool.rundir import RunDir, Stage
+from looptool.schema import Sample
+from looptool.usage import UsageRecorder
+
+log = logging.getLogger(__name__)
+
+SEED_STAGE = "seed"
+BASE_STAGE = "base"
+REPORT_FILE = "run_report.json"
+T = TypeVar("T")
+
+
+class LoopError(RuntimeError):
+    """The loop cannot go on; finished stages stay in the run folder."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One checkpoint of the policy: the full model and, for LoRA, the adapter and its base."""
+
+    label: str
+    merged: str  # full weights (LoRA merged): what the next iteration trains from
+    base: str  # the folder the adapter was trained on (== merged without an adapter)
+    adapter: str | None = None
+
+
+@dataclass
+class IterationState:
+    """What one iteration of one mode produced (filled stage by stage, from files on resume)."""
+
+    mode: LoopMode
+    iteration: int
+    stage: Stage
+    summary: IterationSummary
+    data: list[Sample] = field(default_factory=list)
+
+
+def _timed_stage(summary: IterationSummary, stage: Stage) -> Any:
+    """Run ``stage`` only when not done; record its wall time in ``summary``."""
+
+    @contextmanager
+    def runner() -> Iterator[bool]:
+        if stage.done:
+            record = stage.record()
+            seconds = record.seconds if record is not None and record.seconds is not None else 0.0
+            summary.stage_times.append(StageTime(stage=stage.name.rsplit("/", 1)[-1], seconds=seconds, skipped=True))
+            yield False
+            return
+        with stage.timed() as timing:
+            yield True
+        summary.stage_times.append(StageTime(stage=stage.name.rsplit("/", 1)[-1], seconds=round(timing.seconds or 0.0, 2)))
+
+    return runner()
+
+
+class LoopRunner:
+    """Runs (or resumes) every mode of one ``looptool run`` in one run folder."""
+
+    def __init__(self, config: LoopToolConfig, run: RunDir) -> None:
+        from looptool.graphs.expansion.settings import EddeSettings
+        from looptool.graphs.judging.settings import JglvSettings
+        from looptool.loop.seed.settings import SeedSettings
+        from looptool.training.settings import TrainSettings
+
+        self.config = config
+        self.run = run
+        self.settings = config.section("loop", LoopSettings)
+        self.seed_settings = config.section("seed", SeedSettings)
+        self.jglv = config.section("jglv", JglvSettings)
+        self.edde = config.section("edde", EddeSettings)
+        self.train_settings = config.section("train", TrainSettings)
+        self.usage = UsageRecorder()
+        self.report = RunReport(run_dir=str(run.path))
+        self._tokenizers: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ top level
+
+    def run_all(self) -> RunReport:
+        from looptool.embedded import resolve_model_path
+
+        base_model = str(resolve_model_path(self.config.model.path))
+        base = Policy(label="base", merged=base_model, base=base_model)
+        with PolicyServer(self.config.serve, served_name=self.config.model.served_name,
+                          log_dir=self.run.path / "serving") as server:
+            self.server = server
+            seed_train, heldout = self.seed_stage(base)
+            self.contamination_guard(seed_train)
+            pool = shuffled(seed_train, self.seed_settings.seed)
+            base_scores = self.evaluate(base, self.run.stage(f"{BASE_STAGE}/eval"), heldout)
+            self.report.base_heldout_accuracy = base_scores.heldout_accuracy
+            self.report.base_benchmark_accuracy = base_scores.benchmarks
+            for mode in self.settings.modes:
+                self.run_mode(mode, base, pool, heldout)
+        self.write_report()
+        return self.report
+
+    def write_report(self) -> Path:
+        path = self.run.path / REPORT_FILE
+        write_json_atomic(path, self.report.model_dump(mode="json"))
+        return path
+
+    # ------------------------------------------------------------------ seed
+
+    def seed_stage(self, base: Policy) -> tuple[list[Sample], list[Sample]]:
+        """D_1's pool and the fixed held-out slice (``RUN/seed/``)."""
+        from looptool.loop.seed.build import SeedReport, build_seed_set
+
+        stage = self.run.stage(SEED_STAGE)
+        if not stage.done:
+            with stage.timed() as timing:
+                dialogue_samples = self.simulate_dialogues(base, stage) if self.seed_settings.sources.dialogues else []
+                seed = build_seed_set(self.seed_settings, dialogue_samples=dialogue_samples)
+                seed.write(stage.path)
+                timing.summary = {"train": len(seed.train), "heldout": len(seed.heldout)}
+        train = read_jsonl(stage.path / "train.jsonl", Sample)
+        heldout = read_jsonl(stage.path / "heldout.jsonl", Sample)
+        report = SeedReport.model_validate_json((stage.path / "seed_report.json").read_text(encoding="utf-8"))
+        self.report.seed_counts = {name: count.train + count.heldout for name, count in report.by_source.items()}
+        self.report.seed_categories = {name: count.train + count.heldout for name, count in report.by_category.items()}
+        self.report.heldout_size = len(heldout)
+        if not train:
+            raise LoopError(f"the seed set in {stage.path} has no training sample")
+        return train, heldout
+
+    def simulate_dialogues(self, base: Policy, stage: Stage) -> list[Sample]:
+        """Seed dialogues from the LangGraph simulation, served by the base model."""
+        from looptool.graphs.dialogue.run import run_dialogue_synthesis
+
+        self.server.policy(base.merged)
+        report = run_dialogue_synthesis(self.config, stage.path / "dialogues",
+                                        n=self.seed_settings.sources.dialogues,
+                                        progress=self.settings.progress)
+        log.info("seed dialogues: %s", report.describe())
+        path = stage.path / "dialogues" / "samples.jsonl"
+        return read_jsonl(path, Sample) if path.exists() else []
+
+    def contamination_guard(self, samples: list[Sample]) -> None:
+        """Refuse to start when training tools overlap the evaluated benchmarks' tools."""
+        from looptool.benchmarks.runner.settings import EvalSettings
+        from looptool.loop.contamination import find_overlaps, overlap_message, tools_of
+
+        if not self.settings.evaluate_benchmarks:
+            return
+        evaluation = self.config.section("eval", EvalSettings)
+        evaluated = {name: evaluation.categories.get(name, []) for name in evaluation.benchmarks}
+        overlaps = find_overlaps(tools_of(samples), evaluated, benchmark_options=evaluation.benchmark_options)
+        self.report.contamination = [overlap.describe() for overlap in overlaps]
+        if overlaps and not self.settings.allow_contamination:
+            raise LoopError(overlap_message(overlaps, allow_hint="--set loop.allow_contamination=true"))
+        if overlaps:
+            log.warning("contamination allowed by loop.allow_contamination: %s", "; ".join(self.report.contamination))
+
+    # ------------------------------------------------------------------ one mode
+
+    def run_mode(self, mode: LoopMode, base: Policy, pool: list[Sample], heldout: list[Sample]) -> None:
+        budget = self.settings.budget
+        first = self.run.stage(f"{mode.value}/iter_1")
+        data_path = first.file("data.jsonl")
+        if not data_path.exists():
+            write_jsonl(data_path, pool[:budget])
+        policy = base
+        for iteration in range(1, self.settings.iterations + 1):
+            policy = self.run_iteration(mode, iteration, policy, pool, heldout)
+
+    def run_iteration(
+        self, mode: LoopMode, iteration: int, previous: Policy, pool: list[Sample], heldout: list[Sample]
+    ) -> Policy:
+        stage = self.run.stage(f"{mode.value}/iter_{iteration}")
+        summary = IterationSummary(mode=mode, iteration=iteration)
+        data = read_jsonl(stage.path / "data.jsonl", Sample)
+        summary.trained_on = len(data)
+        if not data:
+            raise LoopError(f"{stage.path / 'data.jsonl'} is empty: nothing to train on at iteration {iteration}")
+        tokens_before = self._tokens_by_role()
+        policy = self.train(stage, summary, previous, data)
+        served = self._serve(policy)
+        records = self.probe(stage, summary, policy, served, data)
+        scores = self.evaluate(policy, stage.stage("eval"), heldout, summary=summary, served=served)
+        summary.heldout_accuracy = scores.heldout_accuracy
+        summary.benchmark_accuracy = scores.benchmarks
+        composition = self.compose(mode, iteration, stage, summary, data, records, pool, heldout)
+        summary.next_size = len(composition.samples)
+        summary.next_counts = {
+            "error_seeds": composition.counts.error_seeds, "expansions": composition.counts.expansions,
+            "high_ppl": composition.counts.high_ppl, "fresh": composition.counts.fresh,
+        }
+        after = self._tokens_by_role()
+        summary.tokens_by_role = {role: after.get(role, 0) - tokens_before.get(role, 0) for role in after}
+        for warning in summary.warnings:
+            log.warning("%s iteration %d: %s", mode.value, iteration, warning)
+        write_json_atomic(stage.file("iteration.json"), summary.model_dump(mode="json"))
+        self.report.iterations = [
+            s for s in self.report.iterations if not (s.mode == mode and s.iteration == iteration)
+        ] + [summary]
+        self.write_report()
+        return policy
+
+    # ------------------------------------------------------------------ stages
+
+    def train(self, stage: Stage, summary: IterationSummary, previous: Policy, data: list[Sample]) -> Policy:
+        from looptool.training.report import REPORT_NAME, TrainReport
+        from looptool.training.trainer import TrainJob, run_training
+
+        train_stage = stage.stage("train")
+        settings = self.train_settings.model_copy(update={"holdout_fraction": 0.0, "evaluate_before": False,
+                                                          "save_final_model": True})
+        with _timed_stage(summary, train_stage) as todo:
+            if todo:
+                if self.settings.stop_server_for_training:
+                    self.server.stop()
+                run_training(TrainJob(
+                    data=stage.path / "data.jsonl", out=train_stage.path, settings=settings, model=previous.merged,
+                    seed=(self.train_settings.seed if self.train_settings.seed is not None else self.config.run.seed)
+                    + summary.iteration,
+                ))
+        report = TrainReport.model_validate_json((train_stage.path / REPORT_NAME).read_text(encoding="utf-8"))
+        if not report.final_model:
+            raise LoopError(f"training in {train_stage.path} wrote no final model")
+        summary.train_steps = report.steps
+        summary.policy = report.final_model
+        return Policy(label=f"{summary.mode.value}/iter_{summary.iteration}", merged=report.final_model,
+                      base=report.model_path if report.adapter else report.final_model, adapter=report.adapter)
+
+    def _serve(self, policy: Policy) -> ServedPolicy:
+        return self.server.policy(policy.base, policy.adapter, name="policy")
+
+    def _tools(self, policy: Policy, served: ServedPolicy) -> Any:
+        from looptool.completions import OpenAICompatClient
+        from looptool.loop.probe import ProbeTools
+        from looptool.training.model import load_tokenizer
+
+        if policy.merged not in self._tokenizers:
+            self._tokenizers[policy.merged] = load_tokenizer(Path(policy.merged))
+        role = RoleSettings(base_urls=[served.base_url], model=served.model, timeout_s=self.config.roles.policy.timeout_s)
+        client = OpenAICompatClient.for_role(role, "policy", usage=self.usage)
+        return ProbeTools(client=client, tokenizer=self._tokenizers[policy.merged], settings=self.settings.probe)
+
+    def _examples(self, policy: Policy, samples: list[Sample]) -> Any:
+        from looptool.training.examples import build_examples
+        from looptool.training.model import load_tokenizer
+
+        if policy.merged not in self._tokenizers:
+            self._tokenizers[policy.merged] = load_tokenizer(Path(policy.merged))
+        return build_examples(samples, self._tokenizers[policy.merged],
+                              max_prompt_tokens=self.train_settings.max_prompt_tokens,
+                              preamble=self.train_settings.preamble).examples
+
+    def probe(self, stage: Stage, summary: IterationSummary, policy: Policy, served: ServedPolicy,
+              data: list[Sample]) -> list[ProbeRecord]:
+        from looptool.loop.probe import ProbeSummary, probe_samples
+
+        probe_stage = stage.stage("probe")
+        output = probe_stage.path / "probe.jsonl"
+        with _timed_stage(summary, probe_stage) as todo:
+            if todo:
+                tools = self._tools(policy, served)
+                records, result = asyncio.run(_closing(tools.client, probe_samples(
+                    self._examples(policy, data), tools, journal=probe_stage.file("probe.journal.jsonl"),
+                    progress=self.settings.progress)))
+                if result.failed:
+                    raise LoopError(f"probing: {result.failed} request(s) failed ({'; '.join(result.failures[:3])}); "
+                                    "rerun to retry them")
+                write_jsonl(output, records)
+                write_json_atomic(probe_stage.file("summary.json"), result.model_dump(mode="json"))
+        records = read_jsonl(output, ProbeRecord)
+        result = ProbeSummary.model_validate_json((probe_stage.path / "summary.json").read_text(encoding="utf-8"))
+        summary.probed, summary.mastered, summary.mismatched = result.probed, result.mastered, result.mismatched
+        if not summary.mismatched:
+            summary.warnings.append("probing found no mismatch: nothing for JGLV/EDDE this iteration")
+        return records
+
+    def evaluate(self, policy: Policy, stage: Stage, heldout: list[Sample], *,
+                 summary: IterationSummary | None = None, served: ServedPolicy | None = None) -> PolicyScores:
+        scores_path = stage.path / "scores.json"
+        holder = summary or IterationSummary(mode=LoopMode.LOOP, iteration=0)
+        with _timed_stage(holder, stage) as todo:
+            if todo:
+                served = served or self._serve(policy)
+                scores = PolicyScores(label=policy.label)
+                if self.settings.evaluate_heldout and heldout:
+                    tools = self._tools(policy, served)
+                    accuracy, probed, failed = asyncio.run(_closing(tools.client, heldout_accuracy(
+                        self._examples(policy, heldout), tools, journal=stage.file("heldout.journal.jsonl"),
+                        progress=self.settings.progress)))
+                    scores.heldout_accuracy, scores.heldout_samples, scores.heldout_failed = accuracy, probed, failed
+                if self.settings.evaluate_benchmarks:
+                    scores.benchmarks, scores.benchmark_errors = asyncio.run(benchmark_scores(
+                        self.config, stage.path / "benchmarks", label=policy.label.replace("/", "-"),
+                        base_url=served.base_url, model=served.model, checkpoint=policy.merged))
+                write_json_atomic(scores_path, scores.model_dump(mode="json"))
+        return PolicyScores.model_validate_json(scores_path.read_text(encoding="utf-8"))
+
+    # ------------------------------------------------------------------ compose (and judge, expand)
+
+    def compose(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
+                data: list[Sample], records: list[ProbeRecord], pool: list[Sample],
+                heldout: list[Sample]) -> Composition:
+        next_stage = self.run.stage(f"{mode.value}/iter_{iteration + 1}")
+        used = self._used_ids(mode, iteration)
+        fresh = [sample for sample in pool if sample.id not in used]
+        budget = self.settings.budget
+        fresh_limit = None if self.settings.fresh == "fill" else budget // (2 ** iteration)
+        compose_stage = stage.stage("compose")
+        parts = None if mode == LoopMode.STATIC else self.loop_parts(mode, iteration, stage, summary, data, records,
+                                                                      heldout)
+        with _timed_stage(summary, compose_stage) as todo:
+            if todo:
+                if parts is None:
+                    composition = compose_static(budget=budget, pool=pool, iteration=iteration + 1)
+                else:
+                    composition = compose_next(
+                        budget=budget, error_seeds=parts.error_seeds, expansions=parts.expansions,
+                        high_ppl=parts.high_ppl, fresh_pool=fresh, fresh_limit=fresh_limit)
+                write_jsonl(compose_stage.file("next.jsonl"), composition.samples)
+                write_json_atomic(compose_stage.file("composition.json"), composition.counts.model_dump(mode="json"))
+                write_text_atomic(compose_stage.file("used_fresh_ids.txt"), "\n".join(composition.used_fresh_ids))
+                if iteration < self.settings.iterations:
+                    write_jsonl(next_stage.file("data.jsonl"), composition.samples)
+        counts = CompositionCounts.model_validate_json((compose_stage.path / "composition.json").read_text("utf-8"))
+        composition = Composition(samples=read_jsonl(compose_stage.path / "next.jsonl", Sample), counts=counts)
+        if not composition.samples:
+            summary.warnings.append("composition produced an empty training set")
+        return composition
+
+    def _used_ids(self, mode: LoopMode, iteration: int) -> set[str]:
+        used: set[str] = set()
+        for j in range(1, iteration + 1):
+            path = self.run.stage(f"{mode.value}/iter_{j}").path / "data.jsonl"
+            if path.exists():
+                used.update(sample.id for sample in read_jsonl(path, Sample))
+        return used
+
+    def loop_parts(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
+                   data: list[Sample], records: list[ProbeRecord], heldout: list[Sample]) -> LoopParts:
+        from looptool.loop.probe import select_high_ppl
+
+        by_id = {sample.id: sample for sample in data}
+        high_ppl_ids = [] if mode == LoopMode.NO_HPPL else select_high_ppl(records, self.settings.probe)
+        summary.high_ppl = len(high_ppl_ids)
+        cut = min((r.perplexity for r in records if r.sample_id in set(high_ppl_ids) and r.perplexity is not None),
+                  default=None)
+        high_ppl = [by_id[i] for i in high_ppl_ids if i in by_id]
+        mismatches = [r for r in records if not r.matched and r.sample_id in by_id]
+        judged = self.judge(mode, iteration, stage, summary, by_id, mismatches, None if mode == LoopMode.NO_HPPL else cut)
+        high_ppl += [s for s in judged.kept_high_ppl if s.id not in set(high_ppl_ids)]
+        error_seeds = judged.error_seeds
+        summary.error_seeds = len(error_seeds)
+        if not error_seeds and mismatches:
+            summary.warnings.append(f"JGLV kept no error seed from {len(mismatches)} mismatch(es): "
+                                    f"verdicts {summary.verdicts}")
+        expansions: list[Sample] = []
+        if mode != LoopMode.NO_EDDE and error_seeds:
+            expansions = self.expand(iteration, stage, summary, error_seeds, records, judged, heldout)
+        return LoopParts(error_seeds=error_seeds, expansions=expansions, high_ppl=high_ppl)
+
+    def judge(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
+              by_id: dict[str, Sample], mismatches: list[ProbeRecord], cut: float | None) -> Any:
+        from looptool.graphs.validation.rules import check_sample
+        from looptool.graphs.validation.settings import ValidationSettings
+        from looptool.loop.judging import JudgingResult, Mismatch, collect, judge_mismatches
+        from looptool.loop.records import JudgeRecord
+
+        judge_stage = stage.stage("judge")
+        output = judge_stage.path / "verdicts.jsonl"
+        validation = self._validation_settings() or ValidationSettings()
+
+        def rule_problem(sample: Sample) -> str | None:
+            violations = check_sample(sample, validation)
+            return "; ".join(v.describe() for v in violations) if violations else None
+
+        with _timed_stage(summary, judge_stage) as todo:
+            if todo:
+                judges = None if mode == LoopMode.NO_JGLV else self._chat_models(self.jglv.judges)
+                result: JudgingResult = asyncio.run(judge_mismatches(
+                    [Mismatch(by_id[r.sample_id], r) for r in mismatches], iteration=iteration, settings=self.jglv,
+                    judges=judges, journal=judge_stage.file("judge.journal.jsonl"), high_ppl_cut=cut,
+                    rule_problem=rule_problem, concurrency=self.settings.judge_concurrency,
+                    progress=self.settings.progress))
+                if result.summary.failed:
+                    raise LoopError(f"judging: {result.summary.failed} mismatch(es) failed; rerun to retry them")
+                write_jsonl(output, result.records)
+        judged = collect(read_jsonl(output, JudgeRecord), 0.0, 0)
+        summary.verdicts = judged.summary.verdicts
+        summary.decided_by_execution = judged.summary.decided_by_execution
+        summary.position_disagreements = judged.summary.position_disagreements
+        summary.relabeled = judged.summary.actions.get("relabeled", 0)
+        if mismatches and judged.summary.verdicts.get("UNJUDGED", 0) == len(mismatches):
+            summary.warnings.append("JGLV judged nothing: every judge call failed (see the traces)")
+        return judged
+
+    def expand(self, iteration: int, stage: Stage, summary: IterationSummary, seeds: list[Sample],
+               records: list[ProbeRecord], judged: Any, heldout: list[Sample]) -> list[Sample]:
+        from looptool.loop.expanding import ExpansionOutcome, expand_seeds
+
+        expand_stage = stage.stage("expand")
+        output = expand_stage.path / "expansions.jsonl"
+        outcomes = expand_stage.path / "outcomes.jsonl"
+        with _timed_stage(summary, expand_stage) as todo:
+            if todo:
+                generator = None
+                if self.edde.generator in ("llm", "both"):
+                    generator = self._chat_models([self.edde.role], temperature=self.edde.temperature)[self.edde.role]
+                result = asyncio.run(expand_seeds(
+                    seeds, probes={r.sample_id: r for r in records},
+                    analyses={r.sample.id: r.analysis for r in judged.records if r.sample is not None},
+                    heldout=heldout, iteration=iteration, settings=self.edde, generator=generator,
+                    validator=self._validator(), journal=expand_stage.file("expand.journal.jsonl"),
+                    concurrency=self.settings.expand_concurrency, progress=self.settings.progress))
+                if result.failed:
+                    raise LoopError(f"expansion: {result.failed} seed(s) failed; rerun to retry them")
+                write_jsonl(output, result.samples)
+                write_jsonl(outcomes, [ExpansionOutcome(record=r) for r in result.records])
+        samples = read_jsonl(output, Sample)
+        done = [o.record for o in read_jsonl(outcomes, ExpansionOutcome)]
+        summary.expansions_asked = sum(r.asked for r in done)
+        summary.expansions_accepted = len(samples)
+        summary.heldout_duplicates_removed = sum(r.heldout_duplicates for r in done)
+        for name in ("llm", "slots"):
+            mine = [r for r in done if r.generator == name]
+            if mine and sum(r.asked for r in mine):
+                summary.expansion_yield_by_generator[name] = round(
+                    sum(len(r.accepted_ids) for r in mine) / sum(r.asked for r in mine), 4)
+        if not samples:
+            reasons = sorted({reason for r in done for reason in r.rejected[:2]} | {r.error for r in done if r.error})
+            summary.warnings.append(f"EDDE accepted no expansion from {len(seeds)} seed(s): "
+                                    + ("; ".join(reasons[:3]) or "no generator applies to these seeds"))
+        return samples
+
+    # ------------------------------------------------------------------ models
+
+    def _chat_models(self, roles: list[str], **overrides: Any) -> dict[str, Any]:
+        from looptool.agents.chat_models import make_chat_model
+
+        return {role: make_chat_model(self.config, role, usage=self.usage, **overrides) for role in set(roles)}
+
+    def _validation_settings(self) -> Any:
+        from looptool.graphs.dialogue.config import DialogueSynthSettings
+
+        return self.config.section("dialogue_synth", DialogueSynthSettings).validation
+
+    def _validator(self) -> Any:
+        """The two-stage validation seed data gets (rules, then the step judge) for expansions."""
+        from looptool.graphs.dialogue.config import DialogueSynthSettings
+        from looptool.graphs.expansion.validator import Validation
+        from looptool.graphs.validation.graph import validate_sample
+
+        dialogue = self.config.section("dialogue_synth", DialogueSynthSettings)
+        settings = dialogue.validation
+        judge_call = dialogue.judge_call()
+        judge_model = self._chat_models([judge_call.role])[judge_call.role] if settings.judge else None
+
+        async def validator(sample: Sample) -> Validation:
+            result = await validate_sample(sample, settings=settings, judge_model=judge_model, judge_call=judge_call)
+            return Validation(accepted=result.accepted, reason=result.reason)
+
+        return validator
+
+    def _tokens_by_role(self) -> dict[str, int]:
+        summary = self.usage.summary()
+        return {role: usage.prompt_tokens + usage.completion_tokens for role, usage in summary.roles.items()}
+
+
+@dataclass(frozen=True)
+class LoopParts:
+    error_seeds: list[Sample]
+    expansions: list[Sample]
+    high_ppl: list[Sample]
+
+
+async def _closing(client: Any, work: Awaitable[T]) -> T:
+    """Await ``work``, then close ``client`` (its connections belong to this event loop)."""
+    try:
+        return await work
+    finally:
+        await client.aclose()
+
+
+def run_loop(config: LoopToolConfig, run: RunDir) -> RunReport:
+    """Run (or resume) the whole loop; returns the report also written to ``RUN/run_report.json``."""
+    started = time.perf_counter()
+    report = LoopRunner(config, run).run_all()
+    log.info("loop done in %.0f s: %d iteration(s) over %d mode(s); report %s", time.perf_counter() - started,
+             len(report.iterations), len({s.mode for s in report.iterations}), run.path / REPORT_FILE)
+    return report
+
+
+def shuffled(samples: list[Sample], seed: int) -> list[Sample]:
+    """A deterministic shuffle (the pool D_1 is drawn from)."""
+    order = list(samples)
+    random.Random(seed).shuffle(order)
+    return order
