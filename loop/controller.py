@@ -112,8 +112,7 @@ class LoopRunner:
 
         base_model = str(resolve_model_path(self.config.model.path))
         base = Policy(label="base", merged=base_model, base=base_model)
-        with PolicyServer(self.config.serve, served_name=self.config.model.served_name,
-                          log_dir=self.run.path / "serving") as server:
+        with self.open_server() as server:
             self.server = server
             seed_train, heldout = self.seed_stage(base)
             self.contamination_guard(seed_train)
@@ -125,6 +124,33 @@ class LoopRunner:
                 self.run_mode(mode, base, pool, heldout)
         self.write_report()
         return self.report
+
+    # ------------------------------------------------------------------ seams (tests replace these)
+
+    def open_server(self) -> PolicyServer:
+        """The policy's vLLM server (a context manager)."""
+        return PolicyServer(self.config.serve, served_name=self.config.model.served_name,
+                            log_dir=self.run.path / "serving")
+
+    def probe_client(self, served: ServedPolicy) -> Any:
+        """The raw completions client of the served policy."""
+        from looptool.completions import OpenAICompatClient
+
+        role = RoleSettings(base_urls=[served.base_url], model=served.model,
+                            timeout_s=self.config.roles.policy.timeout_s)
+        return OpenAICompatClient.for_role(role, "policy", usage=self.usage)
+
+    def chat_model(self, role: str, **overrides: Any) -> Any:
+        """The chat model of an agent role (``roles.<role>``)."""
+        from looptool.agents.chat_models import make_chat_model
+
+        return make_chat_model(self.config, role, usage=self.usage, **overrides)
+
+    def train_policy(self, job: Any) -> Any:
+        """One GRPO run (TRL); returns its TrainReport."""
+        from looptool.training.trainer import run_training
+
+        return run_training(job)
 
     def write_report(self) -> Path:
         path = self.run.path / REPORT_FILE
@@ -231,7 +257,7 @@ class LoopRunner:
 
     def train(self, stage: Stage, summary: IterationSummary, previous: Policy, data: list[Sample]) -> Policy:
         from looptool.training.report import REPORT_NAME, TrainReport
-        from looptool.training.trainer import TrainJob, run_training
+        from looptool.training.trainer import TrainJob
 
         train_stage = stage.stage("train")
         settings = self.train_settings.model_copy(update={"holdout_fraction": 0.0, "evaluate_before": False,
@@ -240,7 +266,7 @@ class LoopRunner:
             if todo:
                 if self.settings.stop_server_for_training:
                     self.server.stop()
-                run_training(TrainJob(
+                self.train_policy(TrainJob(
                     data=stage.path / "data.jsonl", out=train_stage.path, settings=settings, model=previous.merged,
                     seed=(self.train_settings.seed if self.train_settings.seed is not None else self.config.run.seed)
                     + summary.iteration,
@@ -256,24 +282,23 @@ class LoopRunner:
     def _serve(self, policy: Policy) -> ServedPolicy:
         return self.server.policy(policy.base, policy.adapter, name="policy")
 
-    def _tools(self, policy: Policy, served: ServedPolicy) -> Any:
-        from looptool.completions import OpenAICompatClient
-        from looptool.loop.probe import ProbeTools
+    def _tokenizer(self, policy: Policy) -> Any:
         from looptool.training.model import load_tokenizer
 
         if policy.merged not in self._tokenizers:
             self._tokenizers[policy.merged] = load_tokenizer(Path(policy.merged))
-        role = RoleSettings(base_urls=[served.base_url], model=served.model, timeout_s=self.config.roles.policy.timeout_s)
-        client = OpenAICompatClient.for_role(role, "policy", usage=self.usage)
-        return ProbeTools(client=client, tokenizer=self._tokenizers[policy.merged], settings=self.settings.probe)
+        return self._tokenizers[policy.merged]
+
+    def _tools(self, policy: Policy, served: ServedPolicy) -> Any:
+        from looptool.loop.probe import ProbeTools
+
+        tokenizer = self._tokenizer(policy)
+        return ProbeTools(client=self.probe_client(served), tokenizer=tokenizer, settings=self.settings.probe)
 
     def _examples(self, policy: Policy, samples: list[Sample]) -> Any:
         from looptool.training.examples import build_examples
-        from looptool.training.model import load_tokenizer
 
-        if policy.merged not in self._tokenizers:
-            self._tokenizers[policy.merged] = load_tokenizer(Path(policy.merged))
-        return build_examples(samples, self._tokenizers[policy.merged],
+        return build_examples(samples, self._tokenizer(policy),
                               max_prompt_tokens=self.train_settings.max_prompt_tokens,
                               preamble=self.train_settings.preamble).examples
 
@@ -461,9 +486,7 @@ class LoopRunner:
     # ------------------------------------------------------------------ models
 
     def _chat_models(self, roles: list[str], **overrides: Any) -> dict[str, Any]:
-        from looptool.agents.chat_models import make_chat_model
-
-        return {role: make_chat_model(self.config, role, usage=self.usage, **overrides) for role in set(roles)}
+        return {role: self.chat_model(role, **overrides) for role in set(roles)}
 
     def _validation_settings(self) -> Any:
         from looptool.graphs.dialogue.config import DialogueSynthSettings

@@ -1,0 +1,190 @@
+"""Test doubles for the loop controller (tests only): a scripted policy server and completions
+client, scripted judge and generator chat models, and a LoopRunner wired to them. Training is
+real (TRL on the tiny random policy); no vLLM server is started.
+
+The scenario is keyed by the word in "Please look up the word <word>":
+
+- ``mastered-*``: the policy answers the label;
+- ``pred-wrong``: the policy answers ``other``; the judge says the label is right;
+- ``label-wrong``: the label has a typo (``lable-wrong``); the policy answers the user's word;
+  the judge says the prediction is right (a relabel);
+- ``both-wrong``: label and prediction both miss; the judge says neither.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looptool.codecs import render_hermes
+from looptool.loop.controller import LoopRunner
+from looptool.loop.serving import ServedPolicy
+from looptool.schema import ToolCall
+from tests.graphs.judging.fakes import FakeChatModel
+
+WORD = re.compile(r"look up the word ([\w-]+)")
+LOOKUP = {
+    "name": "lookup",
+    "description": "Look a word up in the dictionary.",
+    "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+}
+SPECIAL = ("pred-wrong", "label-wrong", "both-wrong")
+
+
+def seed_line(word: str, label_word: str | None = None) -> dict[str, Any]:
+    """One OpenAI-messages line: the user asks for ``word``; the label looks up ``label_word``."""
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "lookup", "arguments": json.dumps({"word": label_word or word})}}
+    return {"tools": [{"type": "function", "function": LOOKUP}],
+            "messages": [{"role": "user", "content": f"Please look up the word {word}"},
+                         {"role": "assistant", "content": "", "tool_calls": [call]}]}
+
+
+def write_seed_file(path: Path, fillers: int) -> Path:
+    lines = [seed_line("pred-wrong"), seed_line("label-wrong", "lable-wrong"), seed_line("both-wrong", "bath")]
+    lines += [seed_line(f"mastered-{index}") for index in range(fillers)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def policy_answer(word: str) -> str:
+    """The scripted policy's greedy answer for the user's word."""
+    if word == "pred-wrong" or word == "both-wrong":
+        return render_hermes([ToolCall(name="lookup", arguments={"word": "other"})])
+    return render_hermes([ToolCall(name="lookup", arguments={"word": word})])
+
+
+def last_word(text: str) -> str:
+    words = WORD.findall(text)
+    if not words:
+        raise AssertionError(f"no 'look up the word' request in {text[-300:]!r}")
+    return words[-1]
+
+
+@dataclass
+class Result:
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 10
+    completion_tokens: int = 10
+
+
+@dataclass
+class Score:
+    perplexity: float
+
+
+@dataclass
+class ScriptedPolicyClient:
+    """Decodes the prompt, answers by the scenario; counts completions per word."""
+
+    tokenizer: Any
+    calls: list[str] = field(default_factory=list)
+
+    async def complete(self, prompt: Any, *, max_tokens: int = 64, temperature: float = 0.0, **extra: Any) -> Result:
+        word = last_word(self.tokenizer.decode(prompt))
+        self.calls.append(word)
+        return Result(policy_answer(word))
+
+    async def continuation_logprobs(self, context: Any, continuation: Any) -> Score:
+        word = last_word(self.tokenizer.decode(context))
+        digits = re.findall(r"\d+", word)
+        return Score(perplexity=1.0 + (int(digits[0]) if digits else 0) / 10)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakePolicyServer:
+    """Stands in for PolicyServer: records what would be served."""
+
+    def __init__(self) -> None:
+        self.served: list[tuple[str, str | None]] = []
+        self.stops = 0
+
+    def __enter__(self) -> FakePolicyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.stops += 1
+
+    def policy(self, base: str | Path, adapter: str | Path | None = None, *, name: str = "policy") -> ServedPolicy:
+        self.served.append((str(base), None if adapter is None else str(adapter)))
+        return ServedPolicy(base_url="http://fake/v1", model=name if adapter else "base", base=str(base),
+                            adapter=None if adapter is None else str(adapter))
+
+
+def judge_reply(prompt: str) -> str:
+    """A label judge that knows the scenario: finds which answer (A/B) is right."""
+    word = last_word(prompt.split("Answer A:")[0])
+    answer_a = prompt.split("Answer A:")[1].split("Answer B:")[0]
+    if word == "both-wrong":
+        correct = "neither"
+    elif word == "pred-wrong":
+        correct = "A" if '"pred-wrong"' in answer_a else "B"
+    elif word == "label-wrong":
+        correct = "A" if '"label-wrong"' in answer_a else "B"
+    else:
+        correct = "both"
+    return json.dumps({"analysis": f"checked the word {word}", "correct": correct})
+
+
+def generator_reply(heldout_word: Callable[[], str]) -> Callable[[str], str]:
+    """Expansions of the pred-wrong seed: two good, one schema-invalid (local rejection), one
+    ungrounded (validation rejection) and one duplicate of a held-out request."""
+
+    def reply(prompt: str) -> str:
+        def entry(user: str, word: Any) -> dict[str, Any]:
+            return {"user_message": user, "label_calls": [{"name": "lookup", "arguments": {"word": word}}],
+                    "label_text": None}
+
+        held = heldout_word()
+        samples = [
+            entry("Please look up the word gen-one", "gen-one"),
+            entry("Please look up the word gen-two", "gen-two"),
+            entry("Please look up the word gen-three", 3),
+            entry("Please look up the word gen-four", "unrelated"),
+            entry(f"Please look up the word {held}", held),
+        ]
+        return json.dumps({"samples": samples})
+
+    return reply
+
+
+class ScriptedLoopRunner(LoopRunner):
+    """The controller with scripted models and no server; training stays real."""
+
+    def __init__(self, *args: Any, heldout_word: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fake_server = FakePolicyServer()
+        self.judge_model = FakeChatModel(replies=[judge_reply], repeat_last=True)
+        self.generator_model = FakeChatModel(replies=[generator_reply(heldout_word)], repeat_last=True)
+        self.policy_clients: list[ScriptedPolicyClient] = []
+        self.trained: list[str] = []
+
+    def open_server(self) -> Any:
+        return self.fake_server
+
+    def probe_client(self, served: ServedPolicy) -> Any:
+        tokenizer = list(self._tokenizers.values())[-1]
+        client = ScriptedPolicyClient(tokenizer)
+        self.policy_clients.append(client)
+        return client
+
+    def chat_model(self, role: str, **overrides: Any) -> Any:
+        return self.judge_model if role == "judge" else self.generator_model
+
+    def train_policy(self, job: Any) -> Any:
+        self.trained.append(str(job.data))
+        return super().train_policy(job)
+
+    @property
+    def probed_words(self) -> list[str]:
+        return [word for client in self.policy_clients for word in client.calls]
