@@ -47,13 +47,22 @@ def curated_sample_id(template_id: str, values: Mapping[str, Any]) -> str:
     return f"{template_id}-{digest}"
 
 
-def _render_calls(calls: list[CallTemplate], values: Mapping[str, Any]) -> list[tuple[ToolCall, Any]]:
-    rendered: list[tuple[ToolCall, Any]] = []
-    for call in calls:
-        arguments = render_value(call.arguments, values)
-        result = render_value(call.result, values) if call.result is not None else None
-        rendered.append((ToolCall(name=call.name, arguments=arguments), result))
-    return rendered
+@dataclass(frozen=True)
+class RenderedCall:
+    """A call with its slots filled, and the template's result for non-executable tools."""
+
+    call: ToolCall
+    given_result: Any = None
+
+
+def _render_calls(calls: list[CallTemplate], values: Mapping[str, Any]) -> list[RenderedCall]:
+    return [
+        RenderedCall(
+            call=ToolCall(name=call.name, arguments=render_value(call.arguments, values)),
+            given_result=render_value(call.result, values) if call.result is not None else None,
+        )
+        for call in calls
+    ]
 
 
 def _run_checked(session: ToolSetSession, call: ToolCall, given: Any, where: str) -> ToolResult:
@@ -85,21 +94,21 @@ def instantiate(
         rendered = _render_calls(turn.calls, values)
         if rendered:
             calls = []
-            for call, _ in rendered:
+            for item in rendered:
                 call_number += 1
-                calls.append(call.model_copy(update={"id": f"call_{call_number}"}))
+                calls.append(item.call.model_copy(update={"id": f"call_{call_number}"}))
             context.append(Message(role=Role.ASSISTANT, tool_calls=calls))
-            for call, (_, given) in zip(calls, rendered, strict=True):
-                result = _run_checked(session, call, given, f"context turn {index}")
+            for call, item in zip(calls, rendered, strict=True):
+                result = _run_checked(session, call, item.given_result, f"context turn {index}")
                 context.append(Message(role=Role.TOOL, content=result.content, name=call.name,
                                        tool_call_id=call.id))
         if turn.reply:
             context.append(Message(role=Role.ASSISTANT, content=render_text(turn.reply, values)))
     context.append(Message(role=Role.USER, content=render_text(template.user, values)))
     label = _render_calls(template.calls, values)
-    for call, given in label:
-        _run_checked(session, call, given, "label")
-    label_calls = [call for call, _ in label]
+    for item in label:
+        _run_checked(session, item.call, item.given_result, "label")
+    label_calls = [item.call for item in label]
     origin = CuratedOrigin(template_id=template.id, tool_set=tool_set.name,
                            category=template.category, slots=dict(values), scenario=scenario)
     return Sample(
@@ -248,7 +257,7 @@ def check_curated_sample(sample: Sample, catalog: Catalog | None = None) -> Labe
     except (TemplateError, ToolSetError) as error:
         check.problems.append(str(error))
         return check
-    given = [result for _, result in _render_calls(bound.template.calls, origin.slots)]
+    given = [item.given_result for item in _render_calls(bound.template.calls, origin.slots)]
     for message in own_context(sample):
         for call in message.tool_calls:
             result = session.run(call)

@@ -112,9 +112,14 @@ class SlotSpec(BaseModel):
             )
         if self.pool is not None and not self.pool:
             raise ValueError("pool is empty")
-        for name, bounds in (("int", self.int_range), ("number", self.number), ("date", self.date)):
-            if bounds is not None and bounds[1] < bounds[0]:
-                raise ValueError(f"{name} range {bounds[0]}..{bounds[1]} is empty")
+        ranges: list[tuple[str, Any, Any]] = [
+            (name, bounds[0], bounds[1])
+            for name, bounds in (("int", self.int_range), ("number", self.number), ("date", self.date))
+            if bounds is not None
+        ]
+        for name, low, high in ranges:
+            if high < low:
+                raise ValueError(f"{name} range {low}..{high} is empty")
         if self.schema_ref is not None and self.schema_ref.count(".") != 1:
             raise ValueError(f"schema {self.schema_ref!r} must look like tool_name.parameter")
         return self
