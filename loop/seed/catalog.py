@@ -128,7 +128,7 @@ def _load_file(path: Path) -> tuple[ToolSet, TemplateFile]:
             ident = items[index].get("id", f"#{index}") if isinstance(items[index], dict) else f"#{index}"
             where = f"template {ident!r}: {where}"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise TemplateError(f"{path}: {where}: {message}") from None
+        raise TemplateError(f"{path}: {where or 'top level'}: {message}") from None
     try:
         if parsed.backend is not None:
             tool_set = backend_tool_set(parsed.backend)
