@@ -14,7 +14,10 @@ The scenario is keyed by the word in "Please look up the word <word>":
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,16 +81,45 @@ class Score:
     perplexity: float
 
 
+HANG_AT = "LOOPTOOL_TEST_HANG_AT"  # train | probe | judge | expand: block in that stage
+HANG_MARKER = "LOOPTOOL_TEST_HANG_MARKER"  # file written when the process blocks
+CALL_LOG = "LOOPTOOL_TEST_CALL_LOG"  # every scripted model call, one line each
+
+
+def record_call(stage: str, item: str) -> None:
+    """Log one model call (across processes) and block forever when told to hang here.
+
+    The process blocks at the *second* call of the stage named by ``LOOPTOOL_TEST_HANG_AT``
+    (the first is finished and journaled by then), after writing the marker file."""
+    log_path = os.environ.get(CALL_LOG)
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as stream:
+            stream.write(f"{stage}\t{item}\n")
+    if os.environ.get(HANG_AT) != stage:
+        return
+    COUNTS[stage] = COUNTS.get(stage, 0) + 1
+    if COUNTS[stage] >= (1 if stage == "train" else 2):
+        marker = os.environ.get(HANG_MARKER)
+        if marker:
+            Path(marker).write_text(stage, encoding="utf-8")
+        time.sleep(600)
+
+
+COUNTS: dict[str, int] = {}
+
+
 @dataclass
 class ScriptedPolicyClient:
     """Decodes the prompt, answers by the scenario; counts completions per word."""
 
     tokenizer: Any
+    stage: str = "probe"
     calls: list[str] = field(default_factory=list)
 
     async def complete(self, prompt: Any, *, max_tokens: int = 64, temperature: float = 0.0, **extra: Any) -> Result:
         word = last_word(self.tokenizer.decode(prompt))
         self.calls.append(word)
+        record_call(self.stage, word)
         return Result(policy_answer(word))
 
     async def continuation_logprobs(self, context: Any, continuation: Any) -> Score:
@@ -124,6 +156,7 @@ class FakePolicyServer:
 def judge_reply(prompt: str) -> str:
     """A label judge that knows the scenario: finds which answer (A/B) is right."""
     word = last_word(prompt.split("Answer A:")[0])
+    record_call("judge", word)
     answer_a = prompt.split("Answer A:")[1].split("Answer B:")[0]
     if word == "both-wrong":
         correct = "neither"
@@ -141,6 +174,8 @@ def generator_reply(heldout_word: Callable[[], str]) -> Callable[[str], str]:
     ungrounded (validation rejection) and one duplicate of a held-out request."""
 
     def reply(prompt: str) -> str:
+        record_call("expand", last_word(prompt))
+
         def entry(user: str, word: Any) -> dict[str, Any]:
             return {"user_message": user, "label_calls": [{"name": "lookup", "arguments": {"word": word}}],
                     "label_text": None}
@@ -174,17 +209,49 @@ class ScriptedLoopRunner(LoopRunner):
 
     def probe_client(self, served: ServedPolicy) -> Any:
         tokenizer = list(self._tokenizers.values())[-1]
-        client = ScriptedPolicyClient(tokenizer)
+        client = ScriptedPolicyClient(tokenizer, stage="probe" if self.trained_any else "eval")
         self.policy_clients.append(client)
         return client
 
     def chat_model(self, role: str, **overrides: Any) -> Any:
         return self.judge_model if role == "judge" else self.generator_model
 
+    @property
+    def trained_any(self) -> bool:
+        return bool(self.trained) or any(self.run.path.glob("loop/iter_*/train.done"))
+
     def train_policy(self, job: Any) -> Any:
         self.trained.append(str(job.data))
+        record_call("train", Path(job.data).parent.name)
         return super().train_policy(job)
 
     @property
     def probed_words(self) -> list[str]:
         return [word for client in self.policy_clients for word in client.calls]
+
+
+def heldout_word_of(run: Path) -> Callable[[], str]:
+    """The request of the first held-out sample (the generator copies it, to be removed)."""
+    from looptool.jsonl import read_jsonl
+    from looptool.schema import Sample
+
+    def word() -> str:
+        heldout = read_jsonl(run / "seed" / "heldout.jsonl", Sample)
+        return last_word(heldout[0].context[-1].content)
+
+    return word
+
+
+def main(run_dir: str) -> int:
+    """Resume the scripted loop in ``run_dir`` (the kill tests run this in a subprocess)."""
+    from looptool.config import load_config
+    from looptool.rundir import RunDir
+
+    run = Path(run_dir)
+    runner = ScriptedLoopRunner(load_config(run / "config.yaml"), RunDir(run), heldout_word=heldout_word_of(run))
+    runner.run_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -112,3 +112,68 @@ def test_a_rerun_repeats_no_finished_model_call(tmp_path: Path, tiny_model_dir: 
     assert again.judge_model.prompts == [] and again.generator_model.prompts == []
 
 
+
+
+def _calls(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _start_killed_run(tmp_path: Path, model: Path, stage: str) -> tuple[Path, Path]:
+    """Set up a 1-iteration run, run it in a subprocess that blocks in ``stage``, SIGKILL it there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = write_seed_file(tmp_path / "seed.jsonl", FILLERS)
+    extra = ["loop.probe.concurrency=1", "loop.judge_concurrency=1", "loop.expand_concurrency=1"]
+    config = load_config(None, overrides(model, data, split_seed(data), 1) + extra)
+    run = RunDir.create(config, tmp_path / "run")
+    calls, marker = tmp_path / "calls.log", tmp_path / "hung"
+    env = {**os.environ, "LOOPTOOL_TEST_HANG_AT": stage, "LOOPTOOL_TEST_HANG_MARKER": str(marker),
+           "LOOPTOOL_TEST_CALL_LOG": str(calls)}
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", "tests.loop.fakes", str(run.path)], cwd=root, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before blocking in {stage}: {process.stderr.read()[-2000:]!r}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the run never reached {stage}")
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    return run.path, calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["train", "probe", "judge", "expand"])
+def test_killed_in_a_stage_the_rerun_ends_as_an_uninterrupted_run(
+    tmp_path: Path, tiny_model_dir: Path, stage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.loop.fakes import heldout_word_of
+
+    killed_run, calls = _start_killed_run(tmp_path / "killed", tiny_model_dir, stage)
+    before = _calls(calls)
+    assert (killed_run / "loop" / "iter_1" / "compose.done").exists() is False
+    monkeypatch.setenv("LOOPTOOL_TEST_CALL_LOG", str(calls))
+    config = load_config(killed_run / "config.yaml")
+    ScriptedLoopRunner(config, RunDir(killed_run), heldout_word=heldout_word_of(killed_run)).run_all()
+    after = _calls(calls)[len(before):]
+
+    clean_calls = tmp_path / "clean-calls.log"
+    monkeypatch.setenv("LOOPTOOL_TEST_CALL_LOG", str(clean_calls))
+    clean = RunDir.create(config, tmp_path / "clean")
+    ScriptedLoopRunner(config, clean, heldout_word=heldout_word_of(clean.path)).run_all()
+
+    def dataset(run: Path) -> list[str]:
+        return [s.model_dump_json() for s in read_jsonl(run / "loop" / "iter_1" / "compose" / "next.jsonl", Sample)]
+
+    assert dataset(killed_run) == dataset(clean.path)
+    finished_before = [line for line in before[:-1] if line.startswith(stage)] if stage != "train" else []
+    assert not set(finished_before) & set(after), "a finished item was sent again after the kill"
+    assert sorted(before[:-1] + after) == sorted(_calls(clean_calls))  # only the in-flight call repeats
