@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from looptool.config import ConfigError, load_config, register_section, resolved_dict
+from looptool.config import SECTIONS, ConfigError, load_config, register_section, resolved_dict
 from looptool.errors import DuplicateNameError, UserError
 from looptool.rundir import RunDir
 
@@ -19,7 +19,13 @@ class DemoSection(BaseModel):
     name: str = "x"
 
 
-register_section("demo_section", DemoSection)
+@pytest.fixture(autouse=True)
+def demo_section():
+    """A section of this module's tests only: registered per test, then removed, so other
+    tests' resolved configs never carry it."""
+    register_section("demo_section", DemoSection)
+    yield
+    SECTIONS.unregister("demo_section")
 
 
 def test_defaults_and_overrides(tmp_path):
