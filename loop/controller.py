@@ -280,7 +280,9 @@ class LoopRunner:
                       base=report.model_path if report.adapter else report.final_model, adapter=report.adapter)
 
     def _serve(self, policy: Policy) -> ServedPolicy:
-        return self.server.policy(policy.base, policy.adapter, name="policy")
+        if self.settings.serve_policy == "adapter" and policy.adapter:
+            return self.server.policy(policy.base, policy.adapter, name="policy")
+        return self.server.policy(policy.merged)
 
     def _tokenizer(self, policy: Policy) -> Any:
         from looptool.training.model import load_tokenizer
@@ -329,6 +331,7 @@ class LoopRunner:
     def evaluate(self, policy: Policy, stage: Stage, heldout: list[Sample], *,
                  summary: IterationSummary | None = None, served: ServedPolicy | None = None) -> PolicyScores:
         scores_path = stage.path / "scores.json"
+        heldout = heldout[: self.settings.heldout_limit] if self.settings.heldout_limit else heldout
         holder = summary or IterationSummary(mode=LoopMode.LOOP, iteration=0)
         with _timed_stage(holder, stage) as todo:
             if todo:

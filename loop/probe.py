@@ -85,12 +85,6 @@ def prompt_ids(tokenizer: ChatTokenizer, example: GRPOExample) -> list[int]:
     return [int(token) for token in ids]
 
 
-def scored_text(text: str) -> str:
-    """The part of a completion that perplexity counts: after the last ``</think>``."""
-    index = text.rfind(THINK_END)
-    return text[index + len(THINK_END):].lstrip("\n") if index >= 0 else text
-
-
 def _encode(tokenizer: ChatTokenizer, text: str) -> list[int]:
     encode = getattr(tokenizer, "encode", None)
     if encode is None:
@@ -98,11 +92,30 @@ def _encode(tokenizer: ChatTokenizer, text: str) -> list[int]:
     return [int(token) for token in encode(text, add_special_tokens=False)]
 
 
+def greedy_perplexity(tokens: Sequence[str], logprobs: Sequence[float]) -> float | None:
+    """PPL of a greedy output from its own token log-probabilities, after the last ``</think>``."""
+    start = 0
+    text = ""
+    for index, token in enumerate(tokens):
+        text += token
+        if text.rstrip().endswith(THINK_END):
+            start = index + 1
+    scored = [value for value in list(logprobs)[start:] if math.isfinite(value)]
+    if not scored:
+        return None
+    return math.exp(-sum(scored) / len(scored))
+
+
 async def probe_example(example: GRPOExample, tools: ProbeTools) -> ProbeRecord:
-    """Greedy-decode one example, score it, and measure perplexity when it is mastered."""
+    """Greedy-decode one example, score it, and measure perplexity when it is mastered.
+
+    ``greedy`` perplexity comes from the same request (the generated tokens' log-probabilities,
+    as the official code takes vLLM's cumulative logprob); ``label`` perplexity is one more
+    request (the label teacher-forced, ``prompt_logprobs``)."""
     settings = tools.settings
     ids = prompt_ids(tools.tokenizer, example)
-    result = await tools.client.complete(ids, max_tokens=settings.max_tokens, temperature=0.0)
+    extra: dict[str, Any] = {"logprobs": 1} if settings.perplexity_of == "greedy" else {}
+    result = await tools.client.complete(ids, max_tokens=settings.max_tokens, temperature=0.0, **extra)
     text = str(result.text)
     matched = score_tool_match(text, example.label_kind, list(example.label_calls)) == 1.0
     parsed = parse_hermes(text, allow_trailing_text=True)
@@ -117,16 +130,17 @@ async def probe_example(example: GRPOExample, tools: ProbeTools) -> ProbeRecord:
         completion_tokens=int(result.completion_tokens),
         finish_reason=result.finish_reason,
     )
-    if matched and settings.perplexity_of != "none":
-        continuation = example.label_completion() if settings.perplexity_of == "label" else scored_text(text)
-        context = ids
-        if settings.perplexity_of == "greedy" and continuation != text:
-            context = ids + _encode(tools.tokenizer, text[: len(text) - len(continuation)])
-        continuation_ids = _encode(tools.tokenizer, continuation)
+    if settings.perplexity_of == "greedy" and matched:
+        record.perplexity = greedy_perplexity(list(getattr(result, "tokens", [])),
+                                              list(getattr(result, "token_logprobs", [])))
+        record.perplexity_of = "greedy" if record.perplexity is not None else None
+    elif settings.perplexity_of == "label":
+        # every sample: mastered ones rank for D^HPPL, BOTH_CORRECT mismatches are kept by it
+        continuation_ids = _encode(tools.tokenizer, example.label_completion())
         if continuation_ids:
-            score = await tools.client.continuation_logprobs(context, continuation_ids)
+            score = await tools.client.continuation_logprobs(ids, continuation_ids)
             record.perplexity = float(score.perplexity)
-            record.perplexity_of = settings.perplexity_of
+            record.perplexity_of = "label"
     return record
 
 

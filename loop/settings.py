@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from looptool.config import register_section
 from looptool.graphs.expansion.settings import EddeSettings
@@ -57,11 +57,29 @@ class LoopSettings(BaseModel):
     allow_contamination: bool = Field(
         default=False, description="start even when training tools overlap the evaluated benchmarks' tools"
     )
+    serve_policy: Literal["merged", "adapter"] = Field(
+        default="merged",
+        description="merged: serve each iteration's merged weights; adapter: hot-load its LoRA adapter onto "
+        "the base it was trained on (vLLM restarts only when that base changes)",
+    )
+    heldout_limit: int | None = Field(
+        default=None, ge=1, description="evaluate only the first N held-out samples (null: all)"
+    )
     stop_server_for_training: bool = Field(
         default=True,
         description="stop the policy's vLLM server while training (one machine: frees CPU and memory)",
     )
     progress: bool = True
+
+    @model_validator(mode="after")
+    def _adapter_needs_no_prompt_logprobs(self) -> LoopSettings:
+        if self.serve_policy == "adapter" and self.probe.perplexity_of == "label":
+            raise ValueError(
+                "loop.serve_policy=adapter with loop.probe.perplexity_of=label: vLLM 0.32 crashes computing "
+                "prompt_logprobs for a LoRA request (measured on CPU); use perplexity_of=greedy or "
+                "serve_policy=merged"
+            )
+        return self
 
 
 register_section("loop", LoopSettings)

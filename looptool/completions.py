@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from looptool.config import LoopToolConfig, RoleSettings
 from looptool.roles import bind_role
@@ -56,6 +56,8 @@ class CompletionResult(BaseModel):
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    tokens: list[str] = Field(default_factory=list, description="generated tokens (when logprobs were asked)")
+    token_logprobs: list[float] = Field(default_factory=list, description="their log-probabilities")
 
 
 class OpenAICompatError(RuntimeError):
@@ -163,11 +165,14 @@ class OpenAICompatClient:
         )
         choice = data["choices"][0]
         usage = data.get("usage") or {}
+        logprobs = choice.get("logprobs") or {}
         return CompletionResult(
             text=choice.get("text", ""),
             finish_reason=choice.get("finish_reason"),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            tokens=[str(token) for token in logprobs.get("tokens") or []],
+            token_logprobs=[float(value) for value in logprobs.get("token_logprobs") or [] if value is not None],
         )
 
     async def prompt_logprobs(self, prompt: str | list[int]) -> list[TokenLogprob | None]:

@@ -7,12 +7,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from looptool.codecs import render_hermes
 from looptool.loop.probe import (
     ProbeSettings,
     ProbeTools,
+    greedy_perplexity,
     probe_example,
-    scored_text,
     select_high_ppl,
 )
 from looptool.loop.records import ProbeRecord
@@ -39,6 +41,8 @@ class Result:
     finish_reason: str | None = "stop"
     prompt_tokens: int = 5
     completion_tokens: int = 3
+    tokens: list[str] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +57,8 @@ class FakeClient:
 
     async def complete(self, prompt: Any, *, max_tokens: int = 64, temperature: float = 0.0, **extra: Any) -> Result:
         assert temperature == 0.0
+        if extra.get("logprobs"):  # one token per character, each with log p = -0.5
+            return Result(self.reply, tokens=list(self.reply), token_logprobs=[-0.5] * len(self.reply))
         return Result(self.reply)
 
     async def continuation_logprobs(self, context: Any, continuation: Any) -> Score:
@@ -79,11 +85,16 @@ def test_mastered_sample_gets_the_label_perplexity() -> None:
     assert "".join(map(chr, continuation)) == render_hermes(LABEL)
 
 
-def test_mismatch_has_no_perplexity_and_keeps_the_prediction() -> None:
+def test_mismatch_keeps_the_prediction_and_its_label_perplexity() -> None:
     wrong = [ToolCall(name="add", arguments={"a": 3})]
     record, client = run(render_hermes(wrong))
-    assert not record.matched and record.predicted_calls == wrong and record.perplexity is None
-    assert client.scored == []
+    assert not record.matched and record.predicted_calls == wrong
+    assert record.perplexity == 1.5 and len(client.scored) == 1  # BOTH_CORRECT verdicts are kept by it
+
+
+def test_greedy_mode_scores_a_mismatch_without_a_second_request() -> None:
+    record, client = run(render_hermes([ToolCall(name="add", arguments={"a": 3})]), mode="greedy")
+    assert record.perplexity is None and client.scored == []
 
 
 def test_unparseable_output_is_a_mismatch_with_the_reason() -> None:
@@ -91,14 +102,13 @@ def test_unparseable_output_is_a_mismatch_with_the_reason() -> None:
     assert not record.matched and record.parse_error
 
 
-def test_greedy_perplexity_skips_the_think_block() -> None:
+def test_greedy_perplexity_comes_from_the_same_request_and_skips_the_think_block() -> None:
     reply = "<think>hmm</think>\n" + render_hermes(LABEL)
     record, client = run(reply, mode="greedy")
-    assert record.matched and record.perplexity_of == "greedy"
-    (context, continuation), = client.scored
-    assert "".join(map(chr, continuation)) == render_hermes(LABEL)
-    assert "".join(map(chr, context)).endswith("</think>\n")
-    assert scored_text("plain") == "plain"
+    assert record.matched and record.perplexity_of == "greedy" and client.scored == []
+    assert record.perplexity == pytest.approx(math.exp(0.5))
+    assert greedy_perplexity(["<think>", "x", "</think>", "a"], [-9.0, -9.0, -9.0, -1.0]) == pytest.approx(math.e)
+    assert greedy_perplexity([], []) is None
 
 
 def test_high_ppl_selection_by_fraction_and_threshold() -> None:
