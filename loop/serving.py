@@ -87,10 +87,12 @@ class PolicyServer:
         if server is not None:
             log.info("policy base changes (%s -> %s): restarting vLLM", self._base, base)
             self.stop()
-        settings = self.serve_settings.model_copy(update={"enable_lora": needs_lora or self.serve_settings.enable_lora})
-        index = len(self.times.starts) + 1
+        # LoRA only when an adapter is served: vLLM 0.32 built with --enable-lora crashes on
+        # prompt_logprobs even for base-model requests (measured on CPU)
+        settings = self.serve_settings.model_copy(update={"enable_lora": needs_lora})
+        log_name = f"vllm-{time.strftime('%Y%m%d-%H%M%S')}-{len(self.times.starts) + 1}.log"
         server = VllmServer.from_settings(
-            settings, model_path=base, served_name=self.served_name, log_path=self.log_dir / f"vllm-{index}.log"
+            settings, model_path=base, served_name=self.served_name, log_path=self.log_dir / log_name
         )
         started = time.perf_counter()
         server.start()
