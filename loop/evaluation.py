@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from looptool.benchmarks.base import BenchmarkSummary
 from looptool.config import LoopToolConfig
 from looptool.loop.probe import ProbeTools, probe_samples
 from looptool.training.examples import GRPOExample
@@ -25,7 +26,10 @@ class PolicyScores(BaseModel):
     heldout_accuracy: float | None = None
     heldout_samples: int = 0
     heldout_failed: int = 0
-    benchmarks: dict[str, float] = Field(default_factory=dict, description="overall score per benchmark")
+    benchmarks: dict[str, float] = Field(
+        default_factory=dict,
+        description="per benchmark: overall (on a slice: entry-weighted mean of its categories), and per category",
+    )
     benchmark_errors: list[str] = Field(default_factory=list)
 
 
@@ -36,6 +40,20 @@ async def heldout_accuracy(
     plain = ProbeTools(tools.client, tools.tokenizer, tools.settings.model_copy(update={"perplexity_of": "none"}))
     _, summary = await probe_samples(examples, plain, journal=journal, description="held-out", progress=progress)
     return summary.accuracy, summary.probed, summary.failed
+
+
+def summary_scores(benchmark: str, summary: BenchmarkSummary) -> dict[str, float]:
+    """``<benchmark>``: its overall score, or on a slice without one the entry-weighted mean of
+    the evaluated categories; plus ``<benchmark>/<category>`` for each category."""
+    categories = [row for row in summary.rows if row.kind == "category" and not row.variant]
+    scores = {f"{benchmark}/{row.name}": row.score for row in categories}
+    overall = summary.overall()
+    if overall is None and categories:
+        weight = sum(max(row.count, 1) for row in categories)
+        overall = sum(row.score * max(row.count, 1) for row in categories) / weight
+    if overall is not None:
+        scores[benchmark] = overall
+    return scores
 
 
 async def benchmark_scores(
@@ -54,9 +72,7 @@ async def benchmark_scores(
     errors: list[str] = []
     for result in results:
         if result.summary is not None:
-            overall = result.summary.overall()
-            if overall is not None:
-                scores[result.plan.benchmark] = overall
+            scores.update(summary_scores(result.plan.benchmark, result.summary))
         errors.extend(f"{result.plan.benchmark}: {error}" for error in result.errors)
     return scores, errors
 

@@ -142,3 +142,15 @@ def test_probe_samples_journals_and_resumes(tmp_path: Any) -> None:
     records, summary = asyncio.run(probe_samples(examples, tools, journal=journal, progress=False))
     assert [r.sample_id for r in records] == ["s0", "s1", "s2", "s3"]
     assert summary.probed == 4 and summary.accuracy == 1.0 and len(calls) == 4  # no finished item re-sent
+
+
+def test_benchmark_scores_of_a_slice_are_the_entry_weighted_mean() -> None:
+    from looptool.benchmarks.base import BenchmarkSummary, SummaryRow
+    from looptool.loop.evaluation import summary_scores
+
+    rows = [SummaryRow(name="simple", kind="category", score=0.0, count=2),
+            SummaryRow(name="irrelevance", kind="category", score=1.0, count=6)]
+    assert summary_scores("bfcl_v3", BenchmarkSummary(benchmark="bfcl_v3", rows=rows)) == {
+        "bfcl_v3/simple": 0.0, "bfcl_v3/irrelevance": 1.0, "bfcl_v3": 0.75}
+    rows.append(SummaryRow(name="overall", kind="overall", score=0.5))
+    assert summary_scores("bfcl_v3", BenchmarkSummary(benchmark="bfcl_v3", rows=rows))["bfcl_v3"] == 0.5
