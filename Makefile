@@ -5,7 +5,7 @@ setup:
 	scripts/setup.sh main vllm bfcl
 
 smoke: setup
-	.venv/bin/looptool pipeline --config configs/smoke.yaml
+	.venv/bin/looptool run --config configs/smoke.yaml
 
 test: setup
 	scripts/test.sh

@@ -147,10 +147,29 @@ class LoopRunner:
         return make_chat_model(self.config, role, usage=self.usage, **overrides)
 
     def train_policy(self, job: Any) -> Any:
-        """One GRPO run (TRL); returns its TrainReport."""
+        """One GRPO run (TRL), in this process or through ``loop.train_launcher``."""
         from looptool.training.trainer import run_training
 
-        return run_training(job)
+        if not self.settings.train_launcher:
+            return run_training(job)
+        import subprocess
+        import sys
+
+        settings = job.settings
+        command = [
+            *self.settings.train_launcher, "-m", "looptool.cli", "train", "--config", str(self.run.path / "config.yaml"),
+            "--data", str(job.data), "--init", str(job.model), "--out", str(job.out),
+            "--set", f"train.holdout_fraction={settings.holdout_fraction}",
+            "--set", f"train.evaluate_before={str(settings.evaluate_before).lower()}",
+            "--set", "train.save_final_model=true", "--set", f"train.seed={job.seed}",
+        ]
+        if command[0] == "python":
+            command[0] = sys.executable
+        log.info("training through %s", " ".join(command))
+        done = subprocess.run(command, check=False)
+        if done.returncode != 0:
+            raise LoopError(f"training exited with status {done.returncode}: {' '.join(command)}")
+        return None
 
     def write_report(self) -> Path:
         path = self.run.path / REPORT_FILE

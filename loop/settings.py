@@ -69,6 +69,12 @@ class LoopSettings(BaseModel):
         default=True,
         description="stop the policy's vLLM server while training (one machine: frees CPU and memory)",
     )
+    train_launcher: list[str] = Field(
+        default_factory=list,
+        description="run each iteration's training as `<launcher> -m looptool.cli train ...` in a subprocess, "
+        "e.g. [accelerate, launch, --config_file, configs/accelerate_zero3.yaml] for multi-GPU; "
+        "empty: in this process",
+    )
     progress: bool = True
 
     @model_validator(mode="after")

@@ -177,3 +177,17 @@ def test_killed_in_a_stage_the_rerun_ends_as_an_uninterrupted_run(
     finished_before = [line for line in before[:-1] if line.startswith(stage)] if stage != "train" else []
     assert not set(finished_before) & set(after), "a finished item was sent again after the kill"
     assert sorted(before[:-1] + after) == sorted(_calls(clean_calls))  # only the in-flight call repeats
+
+
+@pytest.mark.slow
+def test_training_through_a_launcher_subprocess(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from tests.loop.fakes import heldout_word_of
+
+    data = write_seed_file(tmp_path / "seed.jsonl", FILLERS)
+    config = load_config(None, overrides(tiny_model_dir, data, split_seed(data), 1) + ['loop.train_launcher=["python"]'])
+    run = RunDir.create(config, tmp_path / "run")
+    runner = ScriptedLoopRunner(config, run, heldout_word=heldout_word_of(run.path))
+    runner.run_all()
+    report = (run.path / "loop" / "iter_1" / "train" / "train_report.json").read_text()
+    assert '"steps": 1' in report
+    assert IterationSummary.model_validate_json((run.path / "loop" / "iter_1" / "iteration.json").read_text()).probed

@@ -133,7 +133,7 @@ def test_load_config_knows_every_section_without_prior_imports() -> None:
         "import sys\n"
         "from looptool.config import SECTION_MODULES, load_config\n"
         "assert not [m for m in SECTION_MODULES if m in sys.modules], 'imported too early'\n"
-        "config = load_config('configs/smoke.yaml')\n"
+        "config = load_config('configs/pipeline_smoke.yaml')\n"
         "print(config.model_extra['pipeline']['dialogues'], config.model_extra['train']['max_steps'])\n"
     )
     done = _fresh_python(code)

@@ -35,3 +35,22 @@ def test_paper_recipe_values() -> None:
     assert (settings.epsilon, settings.epsilon_high, settings.beta) == (0.2, 0.28, 0.0)
     accelerate = yaml.safe_load((CONFIGS / "accelerate_zero3.yaml").read_text())
     assert accelerate["deepspeed_config"]["zero_stage"] == 3
+
+
+@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "accelerate_zero3.yaml"),
+                         ids=lambda p: p.name)
+def test_every_shipped_recipe_loads_and_says_how_to_run_it(path: Path) -> None:
+    assert path.read_text().startswith("# Run with")
+    load_config(path)
+
+
+def test_loop_recipes() -> None:
+    from looptool.loop.settings import LoopSettings
+
+    smoke = load_config(CONFIGS / "smoke.yaml")
+    loop = smoke.section("loop", LoopSettings)
+    assert loop.iterations == 2 and smoke.model.path == "embedded"
+    paper = load_config(CONFIGS / "paper_qwen3_8b.yaml")
+    assert paper.section("loop", LoopSettings).iterations == 4
+    assert paper.section("loop", LoopSettings).budget == 18304
+    assert "UNVERIFIED" in (CONFIGS / "paper_qwen3_8b.yaml").read_text()
