@@ -19,10 +19,11 @@ recipes that still set them there load unchanged (they are moved under ``validat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from looptool.agents.role_settings import RoleCallSettings
 from looptool.config import register_section
 from looptool.graphs.validation.settings import VALIDATION_KEYS, JudgeCall, ValidationSettings
 from looptool.roles import ROLE_NAMES
@@ -72,10 +73,12 @@ class DialogueRoles(BaseModel):
         return value
 
 
-class DialogueSynthSettings(BaseModel):
+class DialogueSynthSettings(RoleCallSettings):
     """Multi-agent dialogue simulation and two-stage validation.
 
 How tools run (executable backends, the simulator's role) is the ``tools`` section's job."""
+
+    PROMPT_NAMES = PROMPT_NAMES
 
     model_config = ConfigDict(extra="forbid")
 
@@ -99,17 +102,9 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
     )
     personas: list[str] = Field(default_factory=lambda: list(DEFAULT_PERSONAS), min_length=1)
     roles: DialogueRoles = Field(default_factory=DialogueRoles)
-    prompts: dict[str, str] = Field(
-        default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
-    )
-    structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
-    parse_retries: int = Field(1, ge=0, description="re-asks when a structured reply does not parse")
     assistant_retries: int = Field(1, ge=0, description="re-samples of an unparseable assistant reply")
     assistant_demo: bool = Field(
         True, description="show the assistant a one-turn tool-call demonstration before the dialogue"
-    )
-    trace_prompts: bool = Field(
-        True, description="store the full prompt of every model call in the traces (large runs: off)"
     )
     validation: ValidationSettings = Field(
         default_factory=ValidationSettings, description="two-stage validation of each dialogue"
@@ -148,13 +143,6 @@ How tools run (executable backends, the simulator's role) is the ``tools`` secti
         return JudgeCall(role=self.roles.judge, structured_method=self.structured_output,
                          parse_retries=self.parse_retries, record_prompts=self.trace_prompts)
 
-    @field_validator("prompts")
-    @classmethod
-    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(prompts) - set(PROMPT_NAMES))
-        if unknown:
-            raise ValueError(f"unknown prompt name(s) {unknown} (known: {', '.join(PROMPT_NAMES)})")
-        return prompts
 
 
 register_section("dialogue_synth", DialogueSynthSettings)

@@ -15,16 +15,19 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from looptool.agents.expander import DEFAULT_FOCUS
+from looptool.agents.role_settings import RoleCallSettings
 from looptool.roles import ROLE_NAMES
 
 PROMPT_NAMES = ("expander",)
 
 
-class EddeSettings(BaseModel):
+class EddeSettings(RoleCallSettings):
     """Expanding error seeds into new hard samples."""
+
+    PROMPT_NAMES = PROMPT_NAMES
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,15 +48,9 @@ class EddeSettings(BaseModel):
     generator_retries: int = Field(
         default=1, ge=0, description="further tries of a generator call that failed (error, timeout, unusable reply)"
     )
-    parse_retries: int = Field(default=1, ge=0, description="re-asks within a call when a reply does not parse")
     timeout_s: float | None = Field(
         default=None, gt=0, description="wall-clock cap per generator call (default: the role's HTTP timeout)"
     )
-    structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
-    prompts: dict[str, str] = Field(
-        default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
-    )
-    trace_prompts: bool = Field(default=True, description="store the full prompt of every generator call in the traces")
 
     @field_validator("role")
     @classmethod
@@ -62,13 +59,6 @@ class EddeSettings(BaseModel):
             raise ValueError(f"unknown model role {role!r} (known: {', '.join(ROLE_NAMES)})")
         return role
 
-    @field_validator("prompts")
-    @classmethod
-    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(prompts) - set(PROMPT_NAMES))
-        if unknown:
-            raise ValueError(f"unknown prompt name(s) {unknown} (known: {', '.join(PROMPT_NAMES)})")
-        return prompts
 
     @field_validator("focus")
     @classmethod

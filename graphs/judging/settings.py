@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from looptool.agents.role_settings import RoleCallSettings
 from looptool.roles import ROLE_NAMES
 
 PROMPT_NAMES = ("label_judge",)
@@ -30,8 +31,10 @@ class PanelSeat(BaseModel):
     role: str
 
 
-class JglvSettings(BaseModel):
+class JglvSettings(RoleCallSettings):
     """Judging probe mismatches: execution evidence, then a panel of LLM judges."""
+
+    PROMPT_NAMES = PROMPT_NAMES
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,15 +58,9 @@ class JglvSettings(BaseModel):
     judge_retries: int = Field(
         default=1, ge=0, description="further tries of a judge call that failed (error, timeout, unusable reply)"
     )
-    parse_retries: int = Field(default=1, ge=0, description="re-asks within a call when a reply does not parse")
     timeout_s: float | None = Field(
         default=None, gt=0, description="wall-clock cap per judge call (default: the role's HTTP timeout)"
     )
-    structured_output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
-    prompts: dict[str, str] = Field(
-        default_factory=dict, description="prompt text overrides by name: " + ", ".join(PROMPT_NAMES)
-    )
-    trace_prompts: bool = Field(default=True, description="store the full prompt of every judge call in the traces")
 
     @field_validator("judges")
     @classmethod
@@ -73,13 +70,6 @@ class JglvSettings(BaseModel):
             raise ValueError(f"unknown model role(s) {unknown} (known: {', '.join(ROLE_NAMES)})")
         return judges
 
-    @field_validator("prompts")
-    @classmethod
-    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(prompts) - set(PROMPT_NAMES))
-        if unknown:
-            raise ValueError(f"unknown prompt name(s) {unknown} (known: {', '.join(PROMPT_NAMES)})")
-        return prompts
 
     @model_validator(mode="after")
     def _seats_fit(self) -> JglvSettings:
