@@ -82,3 +82,4 @@ def vllm_server(embedded_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
         server.stop()
         if not alive:
             print(f"vLLM died during the session; log tail:\n{log_tail(log_path)}")
+from tests.training.conftest import tiny_model_dir  # noqa: E402,F401  (a pytest fixture shared with the training tests)
