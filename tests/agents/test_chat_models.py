@@ -16,7 +16,7 @@ from looptool.agents.chat_models import make_chat_model
 from looptool.config import RoleSettings, SamplingSettings, load_config
 from looptool.transport import LLMConfigError
 from looptool.usage import UsageRecorder
-from tests.looptool.openai_fake import FakeServer, role
+from tests.fake_openai_server import FakeOpenAIServer, HttpError, role_settings
 
 
 @pytest.fixture(autouse=True)
@@ -25,30 +25,30 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_round_robin_over_two_servers_and_usage_recorded() -> None:
-    with FakeServer(reply="A") as a, FakeServer(reply="B") as b:
+    with FakeOpenAIServer(replies=["A"]) as a, FakeOpenAIServer(replies=["B"]) as b:
         usage = UsageRecorder()
-        model = make_chat_model(role(a.url, b.url), "judge", usage=usage)
+        model = make_chat_model(role_settings(a.base_url, b.base_url), "judge", usage=usage)
         replies = [model.invoke([HumanMessage("hi")]).content for _ in range(6)]
         assert sorted(replies) == ["A"] * 3 + ["B"] * 3
         summary = usage.summary()
         assert summary.roles["judge"].calls == 6
-        assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
+        assert summary.total_prompt_tokens == 60 and summary.total_completion_tokens == 30
 
 
 def test_sampling_settings_reach_the_server() -> None:
-    with FakeServer() as server:
+    with FakeOpenAIServer() as server:
         settings = RoleSettings(
-            base_urls=[server.url], model="m1", sampling=SamplingSettings(temperature=0.3, top_p=0.9, max_tokens=21, seed=5)
+            base_urls=[server.base_url], model="m1", sampling=SamplingSettings(temperature=0.3, top_p=0.9, max_tokens=21, seed=5)
         )
         make_chat_model(settings).invoke([HumanMessage("hi")])
-        body = server.requests[0]["body"]
+        body = server.chat_bodies[0]
         assert body["model"] == "m1" and body["temperature"] == 0.3 and body["top_p"] == 0.9 and body["seed"] == 5
         assert body.get("max_tokens", body.get("max_completion_tokens")) == 21
 
 
 def test_a_whole_config_uses_the_role_and_the_serve_url() -> None:
-    with FakeServer(reply="served") as server:
-        port = server.url.split(":")[-1].removesuffix("/v1")
+    with FakeOpenAIServer(replies=["served"]) as server:
+        port = server.base_url.split(":")[-1].removesuffix("/v1")
         usage = UsageRecorder()
         model = make_chat_model(load_config(None, [f"serve.port={port}"]), "policy", usage=usage)
         assert model.invoke([HumanMessage("hi")]).content == "served"
@@ -58,37 +58,37 @@ def test_a_whole_config_uses_the_role_and_the_serve_url() -> None:
 
 
 def test_transient_failures_are_retried_by_the_transport() -> None:
-    with FakeServer(fail_status=503, failures=2, reply="back") as flaky:
+    with FakeOpenAIServer(replies=[HttpError(503), HttpError(503), "back"]) as flaky:
         usage = UsageRecorder()
-        assert make_chat_model(role(flaky.url), usage=usage).invoke([HumanMessage("hi")]).content == "back"
+        assert make_chat_model(role_settings(flaky.base_url), usage=usage).invoke([HumanMessage("hi")]).content == "back"
         assert [record.attempt for record in usage.records()] == [1, 2, 3]
 
 
 def test_retries_are_bounded_then_the_openai_error_surfaces() -> None:
-    with FakeServer(fail_status=500) as bad:
+    with FakeOpenAIServer(replies=[HttpError(500)]) as bad:
         with pytest.raises(openai.InternalServerError):
-            make_chat_model(role(bad.url, retries=2)).invoke([HumanMessage("hi")])
-        assert len(bad.requests) == 3  # one try + two retries, no SDK retries on top
+            make_chat_model(role_settings(bad.base_url, retries=2)).invoke([HumanMessage("hi")])
+        assert len(bad.chat_bodies) == 3  # one try + two retries, no SDK retries on top
 
 
 def test_client_errors_are_not_retried() -> None:
-    with FakeServer(fail_status=400) as bad:
+    with FakeOpenAIServer(replies=[HttpError(400)]) as bad:
         with pytest.raises(openai.BadRequestError):
-            make_chat_model(role(bad.url)).invoke([HumanMessage("hi")])
-        assert len(bad.requests) == 1
+            make_chat_model(role_settings(bad.base_url)).invoke([HumanMessage("hi")])
+        assert len(bad.chat_bodies) == 1
 
 
 def test_async_calls_spread_and_are_recorded() -> None:
-    with FakeServer(delay_s=0.05) as a, FakeServer(delay_s=0.05) as b:
+    with FakeOpenAIServer(delay_s=0.05) as a, FakeOpenAIServer(delay_s=0.05) as b:
         usage = UsageRecorder()
-        model = make_chat_model(role(a.url, b.url), "user_sim", usage=usage)
+        model = make_chat_model(role_settings(a.base_url, b.base_url), "user_sim", usage=usage)
 
         async def run() -> list[str]:
             replies = await asyncio.gather(*[model.ainvoke([HumanMessage(str(i))]) for i in range(8)])
             return [str(reply.content) for reply in replies]
 
         assert asyncio.run(run()) == ["hello"] * 8
-        assert len(a.requests) == len(b.requests) == 4
+        assert len(a.chat_bodies) == len(b.chat_bodies) == 4
         assert len(usage.records("user_sim")) == 8
 
 
@@ -98,10 +98,10 @@ class Verdict(BaseModel):
 
 
 def test_structured_output_uses_json_schema() -> None:
-    with FakeServer(reply=json.dumps({"label": "PRED_WRONG", "score": 3})) as server:
-        structured = make_chat_model(role(server.url)).with_structured_output(Verdict, method="json_schema")
+    with FakeOpenAIServer(replies=[json.dumps({"label": "PRED_WRONG", "score": 3})]) as server:
+        structured = make_chat_model(role_settings(server.base_url)).with_structured_output(Verdict, method="json_schema")
         verdict = structured.invoke([HumanMessage("judge this")])
         assert verdict == Verdict(label="PRED_WRONG", score=3)
-        response_format = server.requests[0]["body"]["response_format"]
+        response_format = server.chat_bodies[0]["response_format"]
         assert response_format["type"] == "json_schema"
         assert response_format["json_schema"]["schema"]["required"] == ["label", "score"]

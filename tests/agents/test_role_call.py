@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.outputs import ChatResult
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from looptool.agents.role_call import RoleBinding, RoleOutputError, call_structured
 from looptool.traces import EventKind, TraceStore
+from tests.fake_models import answering
 
 
 class Answer(BaseModel):
@@ -32,20 +30,11 @@ def cut_off_completion() -> ChatCompletion:
     )
 
 
-class CutOffModel(BaseChatModel):
-    """Always runs into the token limit, like a small model looping inside a JSON string."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "cut-off"
-
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        raise openai.LengthFinishReasonError(completion=cut_off_completion())
-
-
 def test_cut_off_structured_reply_keeps_its_token_counts(tmp_path: Path) -> None:
+    # always runs into the token limit, like a small model looping inside a JSON string
+    cut_off = answering(openai.LengthFinishReasonError(completion=cut_off_completion()))
     store = TraceStore.for_run(tmp_path)
-    binding = RoleBinding(model=CutOffModel(), role="planner", trace_id="d1", traces=store, parse_retries=1)
+    binding = RoleBinding(model=cut_off, role="planner", trace_id="d1", traces=store, parse_retries=1)
     with pytest.raises(RoleOutputError, match="no valid Answer after 2 attempt"):
         asyncio.run(call_structured(binding, "planner", [{"role": "user", "content": "plan"}], Answer))
     calls = store.events("d1", kind=EventKind.LLM_CALL)

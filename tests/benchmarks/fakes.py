@@ -1,4 +1,9 @@
-"""Scripted stand-ins for the model under test (unit tests only, never product code)."""
+"""A scripted model under test for the benchmark tests (unit tests only, never product code).
+
+It implements the benchmarks' own :class:`looptool.benchmarks.base.ChatModel` protocol
+(``endpoint``, ``chat(messages, tools)``, ``chat_raw``, replies decoded per endpoint mode into a
+:class:`ModelReply`), not LangChain's ``BaseChatModel``: for a LangChain model use
+``tests.fake_models``, for the HTTP path ``tests.fake_openai_server``."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from looptool.schema import Message, ToolSpec
 Responder = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], str | ModelReply]
 
 
-class ScriptedChatModel:
+class ScriptedBenchmarkModel:
     """A :class:`benchmarks.base.ChatModel` whose replies come from a script.
 
     ``script`` is either a list of replies (consumed in order, the last one repeated) or a

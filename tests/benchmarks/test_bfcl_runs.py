@@ -14,7 +14,7 @@ from looptool.benchmarks.bfcl import BfclV3
 from looptool.benchmarks.bfcl.adapter import ground_truth_calls
 from looptool.codecs import render_hermes, render_python
 from looptool.schema import ToolCall
-from tests.benchmarks.fakes import ScriptedChatModel
+from tests.benchmarks.fakes import ScriptedBenchmarkModel
 
 
 def _entry(entries: dict[str, list[EvalEntry]], entry_id: str) -> EvalEntry:
@@ -27,8 +27,8 @@ def test_single_turn_prompt_modes_score_the_right_call(
 ) -> None:
     entry = _entry(bfcl_entries, "simple_1")  # math.factorial(number=5): a dotted name
     calls = ground_truth_calls(entry)
-    hermes = ScriptedChatModel([render_hermes(calls)], mode=EndpointMode.PROMPT_HERMES)
-    python = ScriptedChatModel([render_python(calls)], mode=EndpointMode.PROMPT_PYTHON)
+    hermes = ScriptedBenchmarkModel([render_hermes(calls)], mode=EndpointMode.PROMPT_HERMES)
+    python = ScriptedBenchmarkModel([render_python(calls)], mode=EndpointMode.PROMPT_PYTHON)
     for model in (hermes, python):
         output = asyncio.run(bfcl.run_entry(entry, model))
         assert output.requests == 1 and output.replies[0].tool_calls[0].name == "math.factorial"
@@ -48,7 +48,7 @@ def test_function_calling_mode_renames_dotted_tools_and_maps_calls_back(
         seen.append(tools or [])
         return ModelReply(tool_calls=[ToolCall(name="math_factorial", arguments={"number": 5})])
 
-    model = ScriptedChatModel(reply, mode=EndpointMode.FUNCTION_CALLING)
+    model = ScriptedBenchmarkModel(reply, mode=EndpointMode.FUNCTION_CALLING)
     output = asyncio.run(bfcl.run_entry(entry, model))
     assert [tool["function"]["name"] for tool in seen[0]] == ["math_factorial"]
     assert output.replies[0].tool_calls[0].name == "math.factorial"
@@ -79,7 +79,7 @@ def test_multi_turn_replay_of_ground_truth_scores_and_backend_state_is_fresh(
     truth = entry.payload["ground_truth_calls"]
 
     async def twice() -> list[Any]:  # two concurrent runs of the same entry must not share state
-        return list(await asyncio.gather(*(bfcl.run_entry(entry, ScriptedChatModel(_replay(truth))) for _ in range(2))))
+        return list(await asyncio.gather(*(bfcl.run_entry(entry, ScriptedBenchmarkModel(_replay(truth))) for _ in range(2))))
 
     outputs = twice_outputs = asyncio.run(twice())
     for output in outputs:
@@ -89,7 +89,7 @@ def test_multi_turn_replay_of_ground_truth_scores_and_backend_state_is_fresh(
         assert bfcl.score(entry, output).score == 1.0
     assert twice_outputs[0].turns[0].replies[0].tool_results == twice_outputs[1].turns[0].replies[0].tool_results
     # a rerun on the same worker starts from the initial state again
-    again = asyncio.run(bfcl.run_entry(entry, ScriptedChatModel(_replay(truth))))
+    again = asyncio.run(bfcl.run_entry(entry, ScriptedBenchmarkModel(_replay(truth))))
     assert again.turns[0].replies[0].tool_results == outputs[0].turns[0].replies[0].tool_results
     assert bfcl.score(entry, again).score == 1.0
 
@@ -98,7 +98,7 @@ def test_miss_func_turn_offers_the_held_out_functions(bfcl: BfclV3, bfcl_entries
     entry = _entry(bfcl_entries, "multi_turn_miss_func_0")
     turn = next(iter(entry.payload["held_out_tools"]))
     name = entry.payload["held_out_tools"][turn][0]["name"]
-    model = ScriptedChatModel(["Nothing to do."])
+    model = ScriptedBenchmarkModel(["Nothing to do."])
     asyncio.run(bfcl.run_entry(entry, model))
     assert name not in model.requests[0][0]["content"]
     later = [m["content"] for request in model.requests for m in request if m["role"] == "user"]
@@ -107,7 +107,7 @@ def test_miss_func_turn_offers_the_held_out_functions(bfcl: BfclV3, bfcl_entries
 
 def test_a_model_that_loops_forever_is_force_terminated(bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]) -> None:
     entry = _entry(bfcl_entries, "multi_turn_base_0")
-    looping = ScriptedChatModel([render_hermes([ToolCall(name="pwd", arguments={})])])
+    looping = ScriptedBenchmarkModel([render_hermes([ToolCall(name="pwd", arguments={})])])
     bfcl.settings.max_steps = 3
     try:
         output = asyncio.run(bfcl.run_entry(entry, looping))
@@ -125,7 +125,7 @@ def test_garbage_is_scored_wrong_and_never_crashes(
 ) -> None:
     entry = _entry(bfcl_entries, entry_id)
     garbage = ["<tool_call>{\"name\": 3}</tool_call> [[[ ))) \x00", json.dumps({"no": "call"})]
-    model = ScriptedChatModel(
+    model = ScriptedBenchmarkModel(
         lambda messages, tools: ModelReply(raw=garbage[0], parse_error="bad_structure: garbage")
         if mode is EndpointMode.FUNCTION_CALLING
         else garbage[len(messages) % 2],
@@ -139,7 +139,7 @@ def test_garbage_is_scored_wrong_and_never_crashes(
 def test_irrelevance_text_answer_is_right(bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]) -> None:
     entry = bfcl_entries["irrelevance"][0]
     for mode in EndpointMode:
-        model = ScriptedChatModel(["I cannot help with that using these functions."], mode=mode)
+        model = ScriptedBenchmarkModel(["I cannot help with that using these functions."], mode=mode)
         output = asyncio.run(bfcl.run_entry(entry, model))
         assert bfcl.score(entry, output).score == 1.0
 

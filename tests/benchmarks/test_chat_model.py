@@ -4,30 +4,18 @@ usage records (a 503 then a 200 from a fake server; retries running out; a 4xx p
 from __future__ import annotations
 
 import asyncio
-import itertools
-from typing import Any
 
 import pytest
 
 import looptool.transport as transport_module
 from looptool.benchmarks.base import EndpointError, ModelEndpoint, ModelReply
 from looptool.benchmarks.runner.chat import OpenAIChatModel
-from tests.benchmarks.fake_server import Reply, fake_openai_server
+from tests.fake_openai_server import FakeOpenAIServer, HttpError
 
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport_module, "backoff_delay", lambda attempt: 0.0)
-
-
-def statuses_then_text(*statuses: int) -> Reply:
-    """Answer with these HTTP errors first, then with the text ``ok``."""
-    script = itertools.chain(({"__status__": status} for status in statuses), itertools.repeat(None))
-
-    def reply(body: dict[str, Any]) -> dict[str, Any]:
-        return next(script) or {"role": "assistant", "content": "ok"}
-
-    return reply
 
 
 def ask(model: OpenAIChatModel) -> ModelReply:
@@ -41,10 +29,10 @@ def ask(model: OpenAIChatModel) -> ModelReply:
 
 
 def test_a_503_is_retried_through_the_shared_transport_and_recorded() -> None:
-    with fake_openai_server(statuses_then_text(503)) as server:
+    with FakeOpenAIServer(replies=[HttpError(503), "ok"]) as server:
         model = OpenAIChatModel(ModelEndpoint(base_url=server.base_url, model="fake", max_retries=2))
         reply = ask(model)
-        assert server.chat_requests == 2
+        assert len(server.chat_bodies) == 2
     assert reply.error is None and reply.text == "ok"
     assert (reply.prompt_tokens, reply.completion_tokens) == (10, 5)
     assert model.requests == 2
@@ -56,11 +44,11 @@ def test_a_503_is_retried_through_the_shared_transport_and_recorded() -> None:
 
 
 def test_retries_running_out_raise_an_endpoint_error() -> None:
-    with fake_openai_server(statuses_then_text(503, 503, 503)) as server:
+    with FakeOpenAIServer(replies=[HttpError(503), HttpError(503), HttpError(503), "ok"]) as server:
         model = OpenAIChatModel(ModelEndpoint(base_url=server.base_url, model="fake", max_retries=2))
         with pytest.raises(EndpointError, match="3 attempt\\(s\\) failed; last: HTTP 503"):
             ask(model)
-        assert server.chat_requests == model.requests == 3
+        assert len(server.chat_bodies) == model.requests == 3
 
 
 def test_an_unreachable_endpoint_raises_after_the_retries() -> None:
@@ -71,8 +59,8 @@ def test_an_unreachable_endpoint_raises_after_the_retries() -> None:
 
 
 def test_a_client_error_is_the_entry_s_error_and_not_retried() -> None:
-    with fake_openai_server(statuses_then_text(400)) as server:
+    with FakeOpenAIServer(replies=[HttpError(400), "ok"]) as server:
         model = OpenAIChatModel(ModelEndpoint(base_url=server.base_url, model="fake"))
         reply = ask(model)
-        assert server.chat_requests == 1
+        assert len(server.chat_bodies) == 1
     assert reply.error is not None and reply.error.startswith("HTTP 400")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from looptool.cli import main
-from tests.benchmarks.fake_server import fake_openai_server, text_reply
+from tests.fake_openai_server import ChatReply, FakeOpenAIServer, HttpError
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SIMPLE_0 = '<tool_call>\n{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}\n</tool_call>'
@@ -39,14 +39,14 @@ def _outputs(out: Path, cell: str = "fake__prompt_hermes") -> list[str]:
 
 def test_eval_scores_stores_reports_and_a_rerun_sends_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with fake_openai_server(text_reply(GOOD_SIMPLE_0)) as server:
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server:
         assert _eval(server.base_url, out, "--limit", "5", "--mode", "prompt_hermes") == 0
-        assert server.chat_requests == 5
-        assert "<tools>" in server.requests[0]["messages"][0]["content"]
+        assert len(server.chat_bodies) == 5
+        assert "<tools>" in server.chat_bodies[0]["messages"][0]["content"]
         assert _eval(server.base_url, out, "--limit", "5", "--mode", "prompt_hermes") == 0
-        assert server.chat_requests == 5  # finished cell: skipped
+        assert len(server.chat_bodies) == 5  # finished cell: skipped
         assert _eval(server.base_url, out, "--limit", "7", "--mode", "prompt_hermes") == 0
-        assert server.chat_requests == 7  # two more entries, the five stored ones reused
+        assert len(server.chat_bodies) == 7  # two more entries, the five stored ones reused
     (cell,) = _results(out)
     assert cell["complete"] and cell["entries"] == 7 and cell["requests"] == 7
     simple = next(row for row in cell["rows"] if row["name"] == "simple")
@@ -60,7 +60,7 @@ def test_eval_scores_stores_reports_and_a_rerun_sends_nothing(tmp_path: Path) ->
 def test_a_killed_eval_resumes_without_requerying_finished_entries(tmp_path: Path) -> None:
     out = tmp_path / "run"
     total = 24
-    with fake_openai_server(text_reply(GOOD_SIMPLE_0), delay_s=0.15) as server:
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0], delay_s=0.15) as server:
         command = [
             sys.executable, "-m", "looptool.cli", "eval", "-k", "simple", "--limit", str(total),
             "--base-url", server.base_url, "--model", "fake", "--concurrency", "2", "--out", str(out),
@@ -68,17 +68,17 @@ def test_a_killed_eval_resumes_without_requerying_finished_entries(tmp_path: Pat
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    env={**os.environ, "PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + 120
-        while server.chat_requests < 8 and time.monotonic() < deadline and process.poll() is None:
+        while len(server.chat_bodies) < 8 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        first_run = server.chat_requests
+        first_run = len(server.chat_bodies)
         stored = len(_outputs(out))
         assert 4 <= stored < total, "the kill must land midway"
         with (out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "outputs.jsonl").open("a") as stream:
             stream.write('{"entry_id": "simple_2')  # a torn line, as a kill during a write leaves
         assert _eval(server.base_url, out, "--limit", str(total)) == 0
-        assert server.chat_requests - first_run == total - stored
+        assert len(server.chat_bodies) - first_run == total - stored
     lines = _outputs(out)
     ids = [json.loads(line)["entry_id"] for line in lines]
     assert len(ids) == len(set(ids)) == total
@@ -94,9 +94,9 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path, caplog: pytest.Lo
 
 
 def test_wrong_model_name_lists_the_served_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with fake_openai_server(text_reply("x"), model="other") as server:
+    with FakeOpenAIServer(replies=["x"], models=["other"]) as server:
         assert _eval(server.base_url, tmp_path / "run", "--limit", "1") == 2
-        assert server.chat_requests == 0
+        assert len(server.chat_bodies) == 0
     assert "does not serve model 'fake' (it serves: other)" in caplog.text
 
 
@@ -111,9 +111,9 @@ def test_wrong_model_name_lists_the_served_ones(tmp_path: Path, caplog: pytest.L
 )
 def test_garbage_replies_are_scored_wrong(tmp_path: Path, mode: str, message: dict[str, Any]) -> None:
     out = tmp_path / "run"
-    with fake_openai_server(lambda body: {"role": "assistant", **message}) as server:
+    with FakeOpenAIServer(replies=[message]) as server:
         assert _eval(server.base_url, out, "--limit", "3", "--mode", mode) == 0
-        assert server.chat_requests == 3
+        assert len(server.chat_bodies) == 3
     (cell,) = _results(out)
     assert cell["complete"] and all(row["score"] == 0.0 for row in cell["rows"])
     scores = (out / "cells" / f"fake__{mode}" / "bfcl_v3" / "scores.jsonl").read_text().splitlines()
@@ -133,7 +133,7 @@ def test_unknown_names_suggest_the_closest(tmp_path: Path, caplog: pytest.LogCap
 
 def test_sweep_over_two_models_then_rescore_without_a_server(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    with fake_openai_server(text_reply(GOOD_SIMPLE_0)) as server:
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server:
         recipe = {
             "run": {"name": "sweep-test"},
             "eval": {
@@ -149,7 +149,7 @@ def test_sweep_over_two_models_then_rescore_without_a_server(tmp_path: Path) -> 
         config = tmp_path / "sweep.yaml"
         config.write_text(yaml.safe_dump(recipe))
         assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
-        assert server.chat_requests == 8
+        assert len(server.chat_bodies) == 8
     before = _results(out)
     assert [(cell["model"], cell["mode"]) for cell in before] == [("a", "prompt_hermes"), ("b", "prompt_python")]
     hermes = {row["name"]: row["score"] for row in before[0]["rows"]}
@@ -185,7 +185,7 @@ def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: 
 
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
-    with fake_openai_server(text_reply(GOOD_SIMPLE_0), model="smollm2") as server:
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0], models=["smollm2"]) as server:
         made: list[dict[str, Any]] = []
 
         def from_settings(settings: Any, **kwargs: Any) -> _FakeVllm:
@@ -210,7 +210,7 @@ def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: 
         assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
         assert _FakeVllm.started == _FakeVllm.stopped == ["embedded", str(checkpoint)]
         assert all(kwargs["log_path"].parent == out for kwargs in made)
-        assert server.chat_requests == 6  # 2 entries x (2 modes + 1 mode)
+        assert len(server.chat_bodies) == 6  # 2 entries x (2 modes + 1 mode)
     cells = _results(out)
     assert [(c["model"], c["mode"], c["checkpoint"]) for c in cells] == [
         ("base", "prompt_hermes", "embedded"),
@@ -228,26 +228,26 @@ def test_endpoint_dying_midway_stops_the_cell_and_a_rerun_completes_it(
     out = tmp_path / "run"
     state = {"alive": True}
 
-    def reply(body: dict[str, Any]) -> dict[str, Any]:
-        return {"role": "assistant", "content": GOOD_SIMPLE_0} if state["alive"] else {"__status__": 503}
+    def reply(body: dict[str, Any]) -> ChatReply:
+        return GOOD_SIMPLE_0 if state["alive"] else HttpError(503)
 
-    with fake_openai_server(reply) as server:
+    with FakeOpenAIServer(replies=[reply]) as server:
         served = {"count": 0}
 
-        def flaky(body: dict[str, Any]) -> dict[str, Any]:
+        def flaky(body: dict[str, Any]) -> ChatReply:
             served["count"] += 1
             if served["count"] > 3:
                 state["alive"] = False
             return reply(body)
 
-        server.reply = flaky
+        server.replies = [flaky]
         assert _eval(server.base_url, out, "--limit", "6", "--concurrency", "1") == 2
         assert "attempt(s) failed; last: HTTP 503" in caplog.text and "rerun with --out" in caplog.text
         stored = len(_outputs(out))
         assert stored == 3
-        state["alive"], server.reply = True, reply
-        before = server.chat_requests
+        state["alive"], server.replies = True, [reply]
+        before = len(server.chat_bodies)
         assert _eval(server.base_url, out, "--limit", "6", "--concurrency", "1") == 0
-        assert server.chat_requests - before == 3
+        assert len(server.chat_bodies) - before == 3
     (cell,) = _results(out)
     assert cell["complete"] and cell["outputs"] == 6

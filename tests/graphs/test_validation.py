@@ -17,7 +17,8 @@ from looptool.graphs.validation.samples import dialogue_samples
 from looptool.graphs.validation.settings import JudgeCall, ValidationSettings
 from looptool.schema import Dialogue, Message, OriginKind, Role, Sample, ToolCall, ToolSpec
 from looptool.traces import EventKind, TraceStore
-from tests.graphs.dialogue.fakes import ADD_TOOL, WEATHER_TOOL, ScriptedChatModel, verdict_json
+from tests.fake_models import ScriptedChatModel
+from tests.graphs.dialogue.fakes import ADD_TOOL, WEATHER_TOOL, verdict_json
 
 
 def user(text: str) -> Message:
@@ -150,7 +151,7 @@ GOOD = Dialogue(id="d-good", tools=[ADD_TOOL], messages=[
 
 
 def test_judge_accepts_each_step(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=[verdict_json(True), verdict_json(True)])
+    judge = ScriptedChatModel(replies=[verdict_json(True), verdict_json(True)])
     result, traces = _validate(tmp_path, GOOD, judge)
     assert result["status"] == "accepted" and result["stage"] == "judge"
     assert [j.step for j in result["judgements"]] == [0, 1]
@@ -159,7 +160,7 @@ def test_judge_accepts_each_step(tmp_path: Path) -> None:
 
 
 def test_judge_rejection_is_recorded_with_reason(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=[verdict_json(True), verdict_json(False, "the reply ignores the result")])
+    judge = ScriptedChatModel(replies=[verdict_json(True), verdict_json(False, "the reply ignores the result")])
     result, traces = _validate(tmp_path, GOOD, judge)
     assert result["status"] == "rejected" and result["stage"] == "judge"
     assert result["reasons"] == ["step 1: judge: the reply ignores the result"]
@@ -170,7 +171,7 @@ def test_judge_rejection_is_recorded_with_reason(tmp_path: Path) -> None:
 
 def test_rules_rejection_skips_the_judge(tmp_path: Path) -> None:
     bad = GOOD.model_copy(update={"messages": [user("add 2 and 3"), calls(("sum", {"a": 2, "b": 3}))]})
-    judge = ScriptedChatModel(script=[])
+    judge = ScriptedChatModel(replies=[])
     result, _ = _validate(tmp_path, bad, judge)
     assert result["status"] == "rejected" and result["stage"] == "rules"
     assert result["reasons"][0].startswith("step 0: unknown_tool")
@@ -178,7 +179,7 @@ def test_rules_rejection_skips_the_judge(tmp_path: Path) -> None:
 
 
 def test_judge_can_be_switched_off(tmp_path: Path) -> None:
-    result, _ = _validate(tmp_path, GOOD, ScriptedChatModel(script=[]), judge=False)
+    result, _ = _validate(tmp_path, GOOD, ScriptedChatModel(replies=[]), judge=False)
     assert result["status"] == "accepted" and result["stage"] == "rules"
 
 
@@ -248,7 +249,7 @@ def _validate_sample(tmp_path: Path, item: Sample, judge_model: ScriptedChatMode
 
 
 def test_a_good_sample_is_accepted_by_the_rules_and_the_judge(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=[verdict_json(True, "adds what was asked")])
+    judge = ScriptedChatModel(replies=[verdict_json(True, "adds what was asked")])
     verdict, traces = _validate_sample(tmp_path, sample([ToolCall(name="add", arguments={"a": 2, "b": 3})]), judge)
     assert verdict.accepted and verdict.stage == "judge" and verdict.reason == ""
     assert verdict.violations == []
@@ -258,7 +259,7 @@ def test_a_good_sample_is_accepted_by_the_rules_and_the_judge(tmp_path: Path) ->
 
 
 def test_a_schema_violating_label_is_rejected_with_the_violation_named(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=[])
+    judge = ScriptedChatModel(replies=[])
     verdict, _ = _validate_sample(tmp_path, sample([ToolCall(name="add", arguments={"a": "2", "b": 3})]), judge)
     assert not verdict.accepted and verdict.stage == "rules"
     assert [v.rule for v in verdict.violations] == ["wrong_type"]
@@ -292,7 +293,7 @@ def test_a_value_grounded_only_in_the_system_message_or_the_date_passes() -> Non
 
 
 def test_the_judge_rejects_a_sample_and_sees_its_system_message_and_date(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=[verdict_json(False, "the user asked for tomorrow")])
+    judge = ScriptedChatModel(replies=[verdict_json(False, "the user asked for tomorrow")])
     system = Message(role=Role.SYSTEM, content="Be brief.")
     item = sample(label_text="It is sunny today.", context=[system, user("weather tomorrow?")], now="2024-07-14 06:00")
     verdict, traces = _validate_sample(tmp_path, item, judge)
@@ -300,13 +301,13 @@ def test_the_judge_rejects_a_sample_and_sees_its_system_message_and_date(tmp_pat
     assert verdict.judgement is not None and verdict.judgement.model_dump() == {
         "step": 0, "reason": "the user asked for tomorrow", "consistent": False}
     assert verdict.reason == "step 0: judge: the user asked for tomorrow"
-    prompt = str(judge.calls[0][0].content)
+    prompt = str(judge.calls[0].messages[0].content)
     assert "(current date and time: 2024-07-14 06:00)" in prompt and "(system: Be brief.)" in prompt
     assert traces.events("s-1", kind=EventKind.VERDICT)[-1].data == {"step": 0, "consistent": False}
 
 
 def test_an_unusable_judge_reply_rejects_the_sample(tmp_path: Path) -> None:
-    judge = ScriptedChatModel(script=["no json here", "still none", "nope"])
+    judge = ScriptedChatModel(replies=["no json here", "still none", "nope"])
     verdict, _ = _validate_sample(tmp_path, sample([ToolCall(name="add", arguments={"a": 2, "b": 3})]), judge)
     assert not verdict.accepted and verdict.judgement is not None
     assert verdict.judgement.reason.startswith("no usable verdict:")

@@ -27,7 +27,7 @@ from looptool.codecs import render_hermes
 from looptool.loop.controller import LoopRunner
 from looptool.loop.serving import ServedPolicy
 from looptool.schema import ToolCall
-from tests.graphs.judging.fakes import FakeChatModel
+from tests.fake_models import ModelCall, ScriptedChatModel
 
 WORD = re.compile(r"look up the word ([\w-]+)")
 LOOKUP = {
@@ -153,8 +153,9 @@ class FakePolicyServer:
                             adapter=None if adapter is None else str(adapter))
 
 
-def judge_reply(prompt: str) -> str:
+def judge_reply(call: ModelCall) -> str:
     """A label judge that knows the scenario: finds which answer (A/B) is right."""
+    prompt = call.text
     word = last_word(prompt.split("Answer A:")[0])
     record_call("judge", word)
     answer_a = prompt.split("Answer A:")[1].split("Answer B:")[0]
@@ -169,12 +170,12 @@ def judge_reply(prompt: str) -> str:
     return json.dumps({"analysis": f"checked the word {word}", "correct": correct})
 
 
-def generator_reply(heldout_word: Callable[[], str]) -> Callable[[str], str]:
+def generator_reply(heldout_word: Callable[[], str]) -> Callable[[ModelCall], str]:
     """Expansions of the pred-wrong seed: two good, one schema-invalid (local rejection), one
     ungrounded (validation rejection) and one duplicate of a held-out request."""
 
-    def reply(prompt: str) -> str:
-        record_call("expand", last_word(prompt))
+    def reply(call: ModelCall) -> str:
+        record_call("expand", last_word(call.text))
 
         def entry(user: str, word: Any) -> dict[str, Any]:
             return {"user_message": user, "label_calls": [{"name": "lookup", "arguments": {"word": word}}],
@@ -199,8 +200,8 @@ class ScriptedLoopRunner(LoopRunner):
     def __init__(self, *args: Any, heldout_word: Callable[[], str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fake_server = FakePolicyServer()
-        self.judge_model = FakeChatModel(replies=[judge_reply], repeat_last=True)
-        self.generator_model = FakeChatModel(replies=[generator_reply(heldout_word)], repeat_last=True)
+        self.judge_model = ScriptedChatModel(replies=[judge_reply], repeat_last=True)
+        self.generator_model = ScriptedChatModel(replies=[generator_reply(heldout_word)], repeat_last=True)
         self.policy_clients: list[ScriptedPolicyClient] = []
         self.trained: list[str] = []
 

@@ -9,7 +9,8 @@ from looptool.graphs.judging.settings import JglvSettings
 from looptool.loop.judging import Mismatch, judge_mismatches
 from looptool.loop.records import ProbeRecord
 from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
-from tests.graphs.judging.fakes import FakeChatModel, judge_json
+from tests.fake_models import ScriptedChatModel
+from tests.graphs.judging.replies import judge_json
 
 TOOL = ToolSpec(name="lookup", description="Look a word up.",
                 parameters={"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]})
@@ -24,20 +25,20 @@ def mismatch(index: int) -> Mismatch:
     return Mismatch(sample, probe)
 
 
-def run(items: list[Mismatch], journal: Path, judges: dict[str, FakeChatModel] | None):
+def run(items: list[Mismatch], journal: Path, judges: dict[str, ScriptedChatModel] | None):
     return asyncio.run(judge_mismatches(items, iteration=1, settings=JglvSettings(execution_evidence=False),
                                         judges=judges, journal=journal, high_ppl_cut=None,
                                         rule_problem=lambda _: None, progress=False))
 
 
 def test_both_wrong_verdicts_drop_and_a_rerun_asks_nobody_again(tmp_path: Path) -> None:
-    judge = FakeChatModel(replies=[judge_json("neither", "both miss the word")], repeat_last=True)
+    judge = ScriptedChatModel(replies=[judge_json("neither", "both miss the word")], repeat_last=True)
     journal = tmp_path / "judge.journal.jsonl"
     result = run([mismatch(0), mismatch(1)], journal, {"judge": judge})
     assert result.summary.verdicts == {"BOTH_WRONG": 2} and result.summary.actions == {"dropped": 2}
-    assert result.error_seeds == [] and len(judge.prompts) == 2
+    assert result.error_seeds == [] and len(judge.calls) == 2
     again = run([mismatch(0), mismatch(1), mismatch(2)], journal, {"judge": judge})
-    assert again.summary.judged == 3 and len(judge.prompts) == 3
+    assert again.summary.judged == 3 and len(judge.calls) == 3
 
 
 def test_no_jglv_ablation_makes_every_mismatch_an_error_seed(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from looptool.transport import (
     normalize_base_url,
 )
 from looptool.usage import UsageRecorder
-from tests.looptool.openai_fake import FakeServer, dead_url, role
+from tests.fake_openai_server import FakeOpenAIServer, HttpError, dead_url, role_settings
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def chat(*urls: str, retries: int = 3, usage: UsageRecorder | None = None) -> httpx.Client:
     """A plain httpx client over the transport, addressed to the first URL."""
-    transport = BalancedTransport.for_role(role(*urls, retries=retries), role_name="judge", usage=usage)
+    transport = BalancedTransport.for_role(role_settings(*urls, retries=retries), role_name="judge", usage=usage)
     return httpx.Client(transport=transport, base_url=transport.nominal_base_url)
 
 
@@ -35,17 +35,17 @@ BODY = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def test_round_robin_over_two_servers_and_usage_recorded() -> None:
-    with FakeServer(reply="A") as a, FakeServer(reply="B") as b:
+    with FakeOpenAIServer(replies=["A"]) as a, FakeOpenAIServer(replies=["B"]) as b:
         usage = UsageRecorder()
-        client = chat(a.url, b.url, usage=usage)
+        client = chat(a.base_url, b.base_url, usage=usage)
         replies = [client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] for _ in range(6)]
         assert sorted(replies) == ["A"] * 3 + ["B"] * 3
-        assert len(a.requests) == len(b.requests) == 3
+        assert len(a.chat_bodies) == len(b.chat_bodies) == 3
         summary = usage.summary()
         assert summary.roles["judge"].calls == 6
-        assert summary.total_prompt_tokens == 66 and summary.total_completion_tokens == 42
+        assert summary.total_prompt_tokens == 60 and summary.total_completion_tokens == 30
         records = usage.records()
-        assert {record.base_url for record in records} == {a.url, b.url}
+        assert {record.base_url for record in records} == {a.base_url, b.base_url}
         assert all(record.ok and record.latency_s > 0 and record.model == "m1" for record in records)
         assert {record.endpoint for record in records} == {"/v1/chat/completions"}
 
@@ -61,46 +61,46 @@ def test_least_in_flight_wins() -> None:
 
 
 def test_retries_5xx_on_the_other_endpoint() -> None:
-    with FakeServer(fail_status=503) as bad, FakeServer(reply="ok") as good:
+    with FakeOpenAIServer(replies=[HttpError(503)]) as bad, FakeOpenAIServer(replies=["ok"]) as good:
         usage = UsageRecorder()
-        client = chat(bad.url, good.url, usage=usage)
+        client = chat(bad.base_url, good.base_url, usage=usage)
         assert all(client.post("/chat/completions", json=BODY).status_code == 200 for _ in range(4))
         failed = [record for record in usage.records() if not record.ok]
-        assert failed and all(record.status == 503 and record.base_url == bad.url for record in failed)
+        assert failed and all(record.status == 503 and record.base_url == bad.base_url for record in failed)
         assert usage.summary().roles["judge"].failed_calls == len(failed)
 
 
 def test_single_endpoint_recovers_after_transient_failures() -> None:
-    with FakeServer(fail_status=502, failures=2, reply="back") as flaky:
+    with FakeOpenAIServer(replies=[HttpError(502), HttpError(502), "back"]) as flaky:
         usage = UsageRecorder()
-        client = chat(flaky.url, usage=usage)
+        client = chat(flaky.base_url, usage=usage)
         assert client.post("/chat/completions", json=BODY).json()["choices"][0]["message"]["content"] == "back"
         assert [(record.attempt, record.status) for record in usage.records()] == [(1, 502), (2, 502), (3, 200)]
 
 
 @pytest.mark.parametrize("status", sorted(RETRY_STATUSES))
 def test_every_retry_status_is_retried_a_bounded_number_of_times(status: int) -> None:
-    with FakeServer(fail_status=status) as bad:
-        client = chat(bad.url, retries=2)
+    with FakeOpenAIServer(replies=[HttpError(status)]) as bad:
+        client = chat(bad.base_url, retries=2)
         assert client.post("/chat/completions", json=BODY).status_code == status  # the last answer
-        assert len(bad.requests) == 3  # one try + two retries
+        assert len(bad.chat_bodies) == 3  # one try + two retries
 
 
 @pytest.mark.parametrize("status", [400, 404, 422, 501])
 def test_other_errors_are_not_retried(status: int) -> None:
-    with FakeServer(fail_status=status) as bad:
+    with FakeOpenAIServer(replies=[HttpError(status)]) as bad:
         usage = UsageRecorder()
-        client = chat(bad.url, usage=usage)
+        client = chat(bad.base_url, usage=usage)
         assert client.post("/chat/completions", json=BODY).status_code == status
-        assert len(bad.requests) == 1
+        assert len(bad.chat_bodies) == 1
         (record,) = usage.records()
         assert not record.ok and record.error == f"HTTP {status}"
 
 
 def test_connection_errors_move_to_a_live_endpoint() -> None:
-    with FakeServer(reply="ok") as good:
+    with FakeOpenAIServer(replies=["ok"]) as good:
         usage = UsageRecorder()
-        client = chat(dead_url(), good.url, usage=usage)
+        client = chat(dead_url(), good.base_url, usage=usage)
         assert [client.post("/chat/completions", json=BODY).status_code for _ in range(2)] == [200, 200]
         errors = [record for record in usage.records() if record.error and "Connect" in record.error]
         assert errors and all(record.status is None and not record.ok for record in errors)
@@ -115,9 +115,9 @@ def test_connection_errors_surface_after_the_retries() -> None:
 
 
 def test_async_calls_spread_over_endpoints() -> None:
-    with FakeServer(delay_s=0.05) as a, FakeServer(delay_s=0.05) as b:
+    with FakeOpenAIServer(delay_s=0.05) as a, FakeOpenAIServer(delay_s=0.05) as b:
         usage = UsageRecorder()
-        transport = BalancedTransport.for_role(role(a.url, b.url), role_name="user_sim", usage=usage)
+        transport = BalancedTransport.for_role(role_settings(a.base_url, b.base_url), role_name="user_sim", usage=usage)
 
         async def run() -> list[int]:
             async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:
@@ -125,13 +125,13 @@ def test_async_calls_spread_over_endpoints() -> None:
             return [answer.status_code for answer in answers]
 
         assert asyncio.run(run()) == [200] * 8
-        assert len(a.requests) == len(b.requests) == 4
+        assert len(a.chat_bodies) == len(b.chat_bodies) == 4
         assert len(usage.records("user_sim")) == 8
 
 
 def test_a_cancelled_request_gives_its_slot_back() -> None:
-    with FakeServer(delay_s=2.0) as slow:
-        transport = BalancedTransport.for_role(role(slow.url), role_name="policy")
+    with FakeOpenAIServer(delay_s=2.0) as slow:
+        transport = BalancedTransport.for_role(role_settings(slow.base_url), role_name="policy")
 
         async def run() -> None:
             async with httpx.AsyncClient(transport=transport, base_url=transport.nominal_base_url) as client:

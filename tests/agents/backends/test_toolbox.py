@@ -9,8 +9,7 @@ from looptool.agents.backends import REGISTRY
 from looptool.agents.backends.simulated import SimulatedBackend
 from looptool.agents.backends.toolbox import build_toolbox, executable_backend_for
 from looptool.schema import ToolCall, ToolSpec
-
-from .fakes import ScriptedChatModel
+from tests.fake_models import ScriptedChatModel
 
 CALCULATE = next(spec for spec in REGISTRY.get("calculator").tool_specs() if spec.name == "calculate")
 LOOKALIKE = ToolSpec(name="calculate", description="Different parameters.",
@@ -30,7 +29,7 @@ def test_routing_prefers_matching_executable_backends() -> None:
 def test_toolbox_runs_executable_and_simulated_tools() -> None:
     model = ScriptedChatModel(replies=[{"outcome": "success", "result": {"temp_c": 12},
                                         "error_message": "", "state_summary": "Oslo 12C",
-                                        "changes_state": False}])
+                                        "changes_state": False}], structured_output=False)
     tools = [CALCULATE, WEATHER]
     box = build_toolbox(tools, simulator=SimulatedBackend(tools, model))
     assert box.route("calculate") == "calculator" and box.route("get_weather") == "simulated"

@@ -7,14 +7,12 @@ import asyncio
 import json
 from typing import Any
 
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-
 from looptool.benchmarks.acebench import AceBench
 from looptool.benchmarks.acebench.gold import gold_text
 from looptool.benchmarks.base import EndpointMode, EntryOutput, EvalEntry, ModelReply
 from looptool.codecs import parse_python
-from tests.benchmarks.fakes import ScriptedChatModel
+from tests.benchmarks.fakes import ScriptedBenchmarkModel
+from tests.fake_models import ScriptedChatModel
 
 
 def _entry(bench: AceBench, category: str, index: int = 0) -> EvalEntry:
@@ -31,7 +29,7 @@ def test_normal_entry_prompt_mode_gold_and_garbage(bench: AceBench) -> None:
     entry = _entry(bench, "en_normal_atom_bool")
     turn = bench.item_of(entry).turns[0]
     gold = gold_text("normal_atom_bool", turn.record.function, turn.answer, exact_names=True)
-    model = ScriptedChatModel([f"Sure! {gold}"], mode=EndpointMode.PROMPT_PYTHON)
+    model = ScriptedBenchmarkModel([f"Sure! {gold}"], mode=EndpointMode.PROMPT_PYTHON)
     output = _run(bench, entry, model)
     assert output.requests == 1
     system, user = model.requests[0]
@@ -41,14 +39,14 @@ def test_normal_entry_prompt_mode_gold_and_garbage(bench: AceBench) -> None:
     score = bench.score(entry, output)
     assert score.variant_scores == {"upstream": 1.0, "strict": 1.0} and score.score == 1.0
 
-    garbage = _run(bench, entry, ScriptedChatModel(["<<<not a call>>> ]]"], mode=EndpointMode.PROMPT_PYTHON))
+    garbage = _run(bench, entry, ScriptedBenchmarkModel(["<<<not a call>>> ]]"], mode=EndpointMode.PROMPT_PYTHON))
     bad = bench.score(entry, garbage)
     assert bad.score == 0.0 and not bad.valid and bad.details["upstream_errors"]
 
 
 def test_request_error_scores_wrong(bench: AceBench) -> None:
     entry = _entry(bench, "zh_normal_similar_api")
-    model = ScriptedChatModel([ModelReply(error="HTTP 400: prompt too long")], mode=EndpointMode.PROMPT_PYTHON)
+    model = ScriptedBenchmarkModel([ModelReply(error="HTTP 400: prompt too long")], mode=EndpointMode.PROMPT_PYTHON)
     score = bench.score(entry, _run(bench, entry, model))
     assert score.score == 0.0 and not score.valid
 
@@ -63,12 +61,12 @@ def test_function_calling_mode_uses_tool_calls(bench: AceBench) -> None:
         seen_tools.append(tools)
         return ModelReply(tool_calls=calls)
 
-    output = _run(bench, entry, ScriptedChatModel(respond, mode=EndpointMode.FUNCTION_CALLING))
+    output = _run(bench, entry, ScriptedBenchmarkModel(respond, mode=EndpointMode.FUNCTION_CALLING))
     assert output.extra["function_calling"] is True
     assert seen_tools[0] and all(tool["function"]["parameters"]["type"] == "object" for tool in seen_tools[0])
     assert bench.score(entry, output).variant_scores == {"upstream": 1.0, "strict": 1.0}
     wrong = [calls[0].model_copy(update={"arguments": {}})]
-    output = _run(bench, entry, ScriptedChatModel([ModelReply(tool_calls=wrong)], mode=EndpointMode.FUNCTION_CALLING))
+    output = _run(bench, entry, ScriptedBenchmarkModel([ModelReply(tool_calls=wrong)], mode=EndpointMode.FUNCTION_CALLING))
     assert bench.score(entry, output).variant_scores == {"upstream": 0.0, "strict": 0.0}
 
 
@@ -76,7 +74,7 @@ def test_multi_turn_conversation_one_request_per_turn(bench: AceBench) -> None:
     entry = _entry(bench, "en_normal_multi_turn_user_switch")
     item = bench.item_of(entry)
     golds = [gold_text(item.stem, t.record.function, t.answer, exact_names=True) for t in item.turns]
-    model = ScriptedChatModel([*golds[:-1], "[wrong_call()]"], mode=EndpointMode.PROMPT_PYTHON)
+    model = ScriptedBenchmarkModel([*golds[:-1], "[wrong_call()]"], mode=EndpointMode.PROMPT_PYTHON)
     output = _run(bench, entry, model)
     assert output.requests == len(item.turns) >= 2
     score = bench.score(entry, output)
@@ -86,14 +84,14 @@ def test_multi_turn_conversation_one_request_per_turn(bench: AceBench) -> None:
 
 def test_special_entry(bench: AceBench) -> None:
     entry = _entry(bench, "en_special_irrelevant")
-    model = ScriptedChatModel(['["Due to the limitations of the function, I cannot solve this problem."]'])
+    model = ScriptedBenchmarkModel(['["Due to the limitations of the function, I cannot solve this problem."]'])
     output = _run(bench, entry, model)
     assert "There is incorrect value" in model.requests[0][0]["content"]
     assert bench.score(entry, output).score == 1.0
 
 
-def _milestone_agent(milestones: list[str]) -> ScriptedChatModel:
-    return ScriptedChatModel([*milestones, "finish conversation"], mode=EndpointMode.PROMPT_PYTHON)
+def _milestone_agent(milestones: list[str]) -> ScriptedBenchmarkModel:
+    return ScriptedBenchmarkModel([*milestones, "finish conversation"], mode=EndpointMode.PROMPT_PYTHON)
 
 
 def test_agent_multi_step_episode(bench: AceBench) -> None:
@@ -127,16 +125,11 @@ def test_agent_multi_turn_episode_with_simulated_user(bench: AceBench) -> None:
     item = bench.item_of(entry)
     assert item.agent_answer is not None
     milestones = item.agent_answer.milestone_alternatives()[0]
-    user_lines = iter(
-        [
-            AIMessage(content="I want to send a message to Frank."),
-            AIMessage(content="Delete the oldest message, please."),
-            AIMessage(content="finish conversation"),
-        ]
+    bench.user_model = ScriptedChatModel(
+        replies=["I want to send a message to Frank.", "Delete the oldest message, please.", "finish conversation"]
     )
-    bench.user_model = GenericFakeChatModel(messages=user_lines)
     try:
-        agent = ScriptedChatModel(
+        agent = ScriptedBenchmarkModel(
             [milestones[0], "The inbox is full. Which message should I delete?", *milestones[1:], "Done, message sent."],
             mode=EndpointMode.PROMPT_PYTHON,
         )
@@ -157,14 +150,14 @@ def test_agent_function_calling_mode_executes_tool_calls(bench: AceBench) -> Non
     assert item.agent_answer is not None
     steps = [parse_python(m.strip()).calls for m in item.agent_answer.milestone_alternatives()[0]]
     replies = [ModelReply(tool_calls=calls) for calls in steps] + [ModelReply(text="finish conversation", raw="finish conversation")]
-    output = _run(bench, entry, ScriptedChatModel(replies, mode=EndpointMode.FUNCTION_CALLING))
+    output = _run(bench, entry, ScriptedBenchmarkModel(replies, mode=EndpointMode.FUNCTION_CALLING))
     assert output.extra["process"][1] == "[delete_message(message_id=5)]"
     assert bench.score(entry, output).variant_scores == {"upstream": 1.0, "strict": 1.0}
 
 
 def test_agent_without_any_execution_has_no_state(bench: AceBench) -> None:
     entry = _entry(bench, "zh_agent_multi_step")
-    output = _run(bench, entry, ScriptedChatModel(["finish conversation"]))
+    output = _run(bench, entry, ScriptedBenchmarkModel(["finish conversation"]))
     assert output.extra["state"] is None
     score = bench.score(entry, output)
     assert score.score == 0.0 and not score.valid
@@ -174,7 +167,7 @@ def test_agent_without_any_execution_has_no_state(bench: AceBench) -> None:
 def test_user_settings_default_to_the_model_under_test(bench: AceBench) -> None:
     from looptool.config import RoleSettings
 
-    model = ScriptedChatModel(["x"])
+    model = ScriptedBenchmarkModel(["x"])
     settings = bench.user_settings(model)
     assert settings.base_urls == [model.endpoint.base_url] and settings.model == model.endpoint.model
     configured = AceBench({"user_sim": {"model": "judge-7b", "sampling": {"temperature": 0.1}}})

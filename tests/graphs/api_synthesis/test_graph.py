@@ -22,7 +22,8 @@ from looptool.graphs.api_synthesis.sampling import constraint_path, context_leaf
 from looptool.graphs.api_synthesis.settings import ApiSynthSettings
 from looptool.schema import ToolSpec
 from looptool.traces import TraceStore
-from tests.graphs.api_synthesis.fakes import ScriptedChatModel, valid_draft, valid_reply
+from tests.fake_models import ScriptedChatModel
+from tests.graphs.api_synthesis.drafts import valid_draft, valid_reply
 
 SEED = 11
 
@@ -52,23 +53,23 @@ def broken_naming_reply(index: int) -> str:
 
 
 def test_accepts_a_valid_api_on_the_first_attempt() -> None:
-    model = ScriptedChatModel(script=[valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[valid_reply(request_for(0))])
     result = run_graph(deps_for(model))
     assert result["status"] == "accepted"
     assert isinstance(result["tool"], ToolSpec)
     assert result["tool"].name == valid_draft(request_for(0))["name"]
     assert len(result["attempts"]) == 1 and result["attempts"][0].violations == []
-    assert model.structured_methods == ["json_schema"]
+    assert [call.kwargs["response_format"]["type"] for call in model.calls] == ["json_schema"]
     assert result["leaf"].path == [request_for(0).domain, request_for(0).subdomain, request_for(0).intent]
 
 
 def test_violation_is_fed_back_then_fixed() -> None:
-    model = ScriptedChatModel(script=[broken_naming_reply(0), valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[broken_naming_reply(0), valid_reply(request_for(0))])
     result = run_graph(deps_for(model))
     assert result["status"] == "accepted"
     assert [bool(attempt.violations) for attempt in result["attempts"]] == [True, False]
     assert result["attempts"][0].violations[0].rule == Rule.NAMING
-    retry_messages = model.calls[1]
+    retry_messages = model.calls[1].messages
     assert retry_messages[-2].type == "ai"
     assert json.loads(str(retry_messages[-2].content))["name"] == json.loads(broken_naming_reply(0))["name"]
     feedback = str(retry_messages[-1].content)
@@ -77,7 +78,7 @@ def test_violation_is_fed_back_then_fixed() -> None:
 
 def test_dropped_after_max_attempts_with_the_reason() -> None:
     settings = ApiSynthSettings(max_attempts=2)
-    model = ScriptedChatModel(script=[broken_naming_reply(0), "{not json"])
+    model = ScriptedChatModel(replies=[broken_naming_reply(0), "{not json"])
     result = run_graph(deps_for(model, settings=settings))
     assert result["status"] == "rejected"
     assert result["tool"] is None
@@ -90,7 +91,7 @@ def test_dropped_after_max_attempts_with_the_reason() -> None:
 
 def test_model_server_failure_drops_as_retryable_without_feedback_loop() -> None:
     error = openai.APIConnectionError(request=__import__("httpx").Request("POST", "http://x/v1/chat/completions"))
-    model = ScriptedChatModel(script=[error])
+    model = ScriptedChatModel(replies=[error])
     result = run_graph(deps_for(model))
     assert result["status"] == "rejected"
     assert result["retryable"] is True
@@ -102,7 +103,7 @@ def test_duplicate_of_existing_tool_is_rejected() -> None:
     spec = draft_to_spec(ApiDraft.model_validate(valid_draft(request_for(0))))
     existing = ToolSpec.model_validate(spec)
     settings = ApiSynthSettings(max_attempts=1)
-    model = ScriptedChatModel(script=[valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[valid_reply(request_for(0))])
     result = run_graph(deps_for(model, settings=settings, existing_tools=[existing]))
     assert result["status"] == "rejected"
     assert result["reject_rule"] == Rule.DUPLICATE.value
@@ -115,7 +116,7 @@ def test_copy_of_the_prompt_example_is_a_duplicate() -> None:
     from looptool.agents.api_generator import apply_convention
 
     draft["name"] = apply_convention(["get", "weather", "forecast"], request.naming.convention)
-    model = ScriptedChatModel(script=[json.dumps(draft)])
+    model = ScriptedChatModel(replies=[json.dumps(draft)])
     result = run_graph(deps_for(model, settings=ApiSynthSettings(max_attempts=1)))
     assert result["reject_rule"] == Rule.DUPLICATE.value
     assert "prompt's example" in result["reason"]
@@ -123,7 +124,7 @@ def test_copy_of_the_prompt_example_is_a_duplicate() -> None:
 
 def test_every_step_is_traced(tmp_path: Path) -> None:
     store = TraceStore.for_run(tmp_path)
-    model = ScriptedChatModel(script=[broken_naming_reply(0), valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[broken_naming_reply(0), valid_reply(request_for(0))])
     run_graph(deps_for(model, traces=store))
     info = store.trace("api-000000")
     assert info is not None and info.status == "accepted" and info.kind == "api_synthesis"
@@ -132,7 +133,7 @@ def test_every_step_is_traced(tmp_path: Path) -> None:
         "sample_trees", "merge_request", "generate", "validate", "generate", "validate", "accept",
     ]
     llm_calls = [event for event in events if event.kind == "llm_call"]
-    assert all(event.role == "generator" and event.prompt_tokens == 100 for event in llm_calls)
+    assert all(event.role == "generator" and event.prompt_tokens == 10 for event in llm_calls)
     assert "messages_in" in llm_calls[1].data
     verdicts = [event for event in events if event.kind == "verdict"]
     assert verdicts[0].data["rules"] == ["naming"] and verdicts[1].content == "ok"
@@ -147,10 +148,10 @@ def test_prompt_override_with_unknown_placeholder_fails_early() -> None:
 
 def test_prompt_override_is_used_and_versioned() -> None:
     settings = ApiSynthSettings(prompts=ApiGeneratorPrompts(system="Be terse. JSON only.", version="mine/v2"))
-    model = ScriptedChatModel(script=[valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[valid_reply(request_for(0))])
     deps = deps_for(model, settings=settings)
     run_graph(deps)
-    assert model.calls[0][0].content == "Be terse. JSON only."
+    assert model.calls[0].messages[0].content == "Be terse. JSON only."
     assert "mine/v2" in deps.generator.prompt_version
 
 
@@ -181,11 +182,11 @@ def test_a_reply_cut_off_at_max_tokens_is_fed_back_with_its_text() -> None:
             "usage": {"prompt_tokens": 700, "completion_tokens": 800, "total_tokens": 1500},
         }
     )
-    model = ScriptedChatModel(script=[openai.LengthFinishReasonError(completion=completion), valid_reply(request_for(0))])
+    model = ScriptedChatModel(replies=[openai.LengthFinishReasonError(completion=completion), valid_reply(request_for(0))])
     result = run_graph(deps_for(model))
     assert result["status"] == "accepted"
     first = result["attempts"][0]
     assert first.violations[0].rule == Rule.OUTPUT_FORMAT
     assert "cut off at the token limit (800 tokens)" in first.violations[0].message
     assert (first.raw_text, first.prompt_tokens, first.completion_tokens) == ('{"name": "get_', 700, 800)
-    assert model.calls[1][-2].content == '{"name": "get_'
+    assert model.calls[1].messages[-2].content == '{"name": "get_'

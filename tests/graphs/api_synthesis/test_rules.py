@@ -13,7 +13,7 @@ from looptool.graphs.api_synthesis.library import KnownTools, canonical_schema
 from looptool.graphs.api_synthesis.rules import Rule, check_rules
 from looptool.graphs.api_synthesis.sampling import ConstraintPath, context_leaf, merge_request
 from looptool.graphs.api_synthesis.trees import load_constraint_tree, load_context_tree
-from tests.graphs.api_synthesis.fakes import valid_draft
+from tests.graphs.api_synthesis.drafts import valid_draft
 
 CONTEXT = load_context_tree()
 CONSTRAINTS = load_constraint_tree()

@@ -13,9 +13,9 @@ from looptool.graphs.dialogue.context import DialogueContext, DialogueModels
 from looptool.graphs.dialogue.graph import graph, recursion_limit
 from looptool.schema import Role, ToolSpec
 from looptool.traces import EventKind, TraceStore
+from tests.fake_models import Reply, ScriptedChatModel
 from tests.graphs.dialogue.fakes import (
     ADD_TOOL,
-    ScriptedChatModel,
     ScriptedToolRunner,
     hermes,
     plan_json,
@@ -38,12 +38,12 @@ def settings(**overrides: Any) -> DialogueSynthSettings:
 class Harness:
     """Runs one dialogue through the compiled graph with scripted roles."""
 
-    def __init__(self, tmp_path: Path, *, planner: list[str], user: list[str], assistant: list[str],
+    def __init__(self, tmp_path: Path, *, planner: list[Reply], user: list[Reply], assistant: list[Reply],
                  config: DialogueSynthSettings | None = None, library: list[ToolSpec] | None = None,
                  tools_fail: bool = False) -> None:
-        self.planner = ScriptedChatModel(script=planner, name_tag="planner")
-        self.user = ScriptedChatModel(script=user, name_tag="user")
-        self.assistant = ScriptedChatModel(script=assistant, name_tag="assistant")
+        self.planner = ScriptedChatModel(replies=planner, name="planner")
+        self.user = ScriptedChatModel(replies=user, name="user")
+        self.assistant = ScriptedChatModel(replies=assistant, name="assistant")
         self.settings = config or settings()
         self.traces = TraceStore(tmp_path / "traces.sqlite")
         self.runners: list[ScriptedToolRunner] = []
@@ -91,10 +91,10 @@ def test_routes_planner_user_assistant_tool_and_stops_on_plan_completion(tmp_pat
     # the user was asked only once: the planned single turn was used, no LLM call to end
     assert len(harness.user.calls) == 1
     # structured roles ask for JSON Schema output; the assistant gets the Hermes tool prompt
-    assert harness.planner.call_kwargs[0]["response_format"]["type"] == "json_schema"
-    assert "<tools>" in str(harness.assistant.calls[0][0].content)
+    assert harness.planner.calls[0].kwargs["response_format"]["type"] == "json_schema"
+    assert "<tools>" in str(harness.assistant.calls[0].messages[0].content)
     # the demonstration turn is in the generator's prompt, never in the dialogue itself
-    prompt = [str(message.content) for message in harness.assistant.calls[0]]
+    prompt = [str(message.content) for message in harness.assistant.calls[0].messages]
     assert prompt[1] == "(example) Use the add tool."
     assert '"name": "add", "arguments": {"a": 5, "b": 5}' in prompt[2]
     assert prompt[3] == "Please add 2 and 3."
@@ -114,7 +114,7 @@ def test_demonstration_turn_can_be_switched_off(tmp_path: Path) -> None:
         assistant=["Sure: 5."],
     )
     harness.run()
-    prompt = [str(message.content) for message in harness.assistant.calls[0]]
+    prompt = [str(message.content) for message in harness.assistant.calls[0].messages]
     assert len(prompt) == 2 and prompt[1] == "Please add 2 and 3."
 
 
@@ -153,7 +153,7 @@ def test_turn_cap_stops_an_assistant_that_never_answers(tmp_path: Path) -> None:
         config=settings(max_assistant_steps=3),
         planner=[plan_json()],
         user=[user_json("add 2 and 3")],
-        assistant=lambda _messages: hermes("add", {"a": 2, "b": 3}),  # type: ignore[arg-type]
+        assistant=[hermes("add", {"a": 2, "b": 3})] * 6,
     )
     state = harness.run()
     assert state["stop_reason"] == "turn_cap"
@@ -168,7 +168,7 @@ def test_repeated_tool_failure_stops(tmp_path: Path) -> None:
         config=settings(max_tool_failures=2, max_assistant_steps=6),
         planner=[plan_json()],
         user=[user_json("add 2 and 3")],
-        assistant=lambda _messages: hermes("add", {"a": 2, "b": 3}),  # type: ignore[arg-type]
+        assistant=[hermes("add", {"a": 2, "b": 3})] * 6,
         tools_fail=True,
     )
     state = harness.run()
@@ -207,7 +207,7 @@ def test_planner_that_never_returns_json_fails_the_dialogue(tmp_path: Path) -> N
     assert "field 'task'" in state["stop_detail"]
     assert len(harness.planner.calls) == 2
     # the second attempt saw the first problem fed back
-    assert "not usable" in str(harness.planner.calls[1][-1].content)
+    assert "not usable" in str(harness.planner.calls[1].messages[-1].content)
 
 
 def test_assistant_question_gets_one_extra_user_turn(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from langchain_core.messages import BaseMessage
 
 from looptool.config import LoopToolConfig, load_config
 from looptool.graphs.dialogue.config import DialogueSynthSettings
@@ -29,9 +28,9 @@ from looptool.graphs.dialogue.run import (
 from looptool.jsonl import read_jsonl
 from looptool.schema import Dialogue, Sample
 from looptool.traces import EventKind, TraceStore
+from tests.fake_models import ModelCall, Reply, ScriptedChatModel, answering
 from tests.graphs.dialogue.fakes import (
     ADD_TOOL,
-    ScriptedChatModel,
     ScriptedToolRunner,
     hermes,
     plan_json,
@@ -52,29 +51,29 @@ def config(*extra: str) -> LoopToolConfig:
     return load_config(None, [*OVERRIDES, *extra])
 
 
-def _last(messages: list[BaseMessage]) -> str:
-    return str(messages[-1].content)
+def _last(call: ModelCall) -> str:
+    return str(call.messages[-1].content)
 
 
-def user_script(messages: list[BaseMessage]) -> str:
-    return user_json("Please add 2 and 3.") if "first message" in _last(messages) else user_json("bye", done=True)
+def user_script(call: ModelCall) -> str:
+    return user_json("Please add 2 and 3.") if "first message" in _last(call) else user_json("bye", done=True)
 
 
-def assistant_script(call: str = "add", arguments: dict[str, Any] | None = None) -> Any:
-    def respond(messages: list[BaseMessage]) -> str:
-        if "<tool_response>" in _last(messages):
+def assistant_script(call: str = "add", arguments: dict[str, Any] | None = None) -> Reply:
+    def respond(model_call: ModelCall) -> str:
+        if "<tool_response>" in _last(model_call):
             return "The answer is 5."
         return hermes(call, arguments if arguments is not None else {"a": 2, "b": 3})
 
     return respond
 
 
-def models(*, assistant: Any = None, judge: Any = None) -> tuple[RunModels, dict[str, ScriptedChatModel]]:
+def models(*, assistant: Reply | None = None, judge: Reply | None = None) -> tuple[RunModels, dict[str, ScriptedChatModel]]:
     scripted = {
-        "planner": ScriptedChatModel(script=lambda _m: plan_json()),
-        "user": ScriptedChatModel(script=user_script),
-        "assistant": ScriptedChatModel(script=assistant or assistant_script()),
-        "judge": ScriptedChatModel(script=judge or (lambda _m: verdict_json(True))),
+        "planner": answering(plan_json()),
+        "user": answering(user_script),
+        "assistant": answering(assistant or assistant_script()),
+        "judge": answering(judge or verdict_json(True)),
     }
     run_models = RunModels(planner=scripted["planner"], user=scripted["user"],
                            assistant=scripted["assistant"], judge=scripted["judge"],
@@ -129,7 +128,7 @@ def test_missing_required_parameter_is_rejected(tmp_path: Path) -> None:
 
 
 def test_judge_rejection_is_recorded(tmp_path: Path) -> None:
-    run_models, _ = models(judge=lambda _m: verdict_json(False, "the user asked for something else"))
+    run_models, _ = models(judge=verdict_json(False, "the user asked for something else"))
     report = run(tmp_path, 1, run_models)
     assert report.rejected == 1 and report.reject_reasons == {"judge": 1}
     record = json.loads((tmp_path / REJECTS_FILE).read_text())
@@ -180,7 +179,7 @@ def test_outputs_without_a_journal_are_not_overwritten(tmp_path: Path) -> None:
     assert (tmp_path / DIALOGUES_FILE).read_text() == '{"id": "dlg-000000"}\n'
 
 
-def _connection_error(_messages: list[BaseMessage]) -> str:
+def _connection_error(_call: ModelCall) -> str:
     raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
 
 
@@ -211,7 +210,7 @@ def test_run_stops_when_the_server_keeps_failing(tmp_path: Path) -> None:
 
 
 def test_non_retriable_error_is_a_final_rejection(tmp_path: Path) -> None:
-    def bad_request(_messages: list[BaseMessage]) -> str:
+    def bad_request(_call: ModelCall) -> str:
         raise ValueError("prompt too long for the context window")
 
     run_models, _ = models(assistant=bad_request)

@@ -21,7 +21,7 @@ from looptool.graphs.expansion import (
 )
 from looptool.schema import Lineage, Message, OriginKind, Role, Sample, ToolCall, ToolSpec
 from looptool.traces import EventKind, TraceStore
-from tests.graphs.judging.fakes import FakeChatModel
+from tests.fake_models import ScriptedChatModel
 
 WEATHER = ToolSpec(
     name="get_weather",
@@ -59,7 +59,7 @@ def batch(*entries: dict[str, Any]) -> str:
     return json.dumps({"samples": list(entries)})
 
 
-def expand(seed: ErrorSeed, generator: FakeChatModel, **kwargs: Any) -> ExpansionResult:
+def expand(seed: ErrorSeed, generator: ScriptedChatModel, **kwargs: Any) -> ExpansionResult:
     settings = kwargs.pop("settings", EddeSettings())
     return asyncio.run(expand_error_seed(seed, settings=settings, generator=generator,
                                          focus=kwargs.pop("focus", "persona: a hurried nurse"), **kwargs))
@@ -70,7 +70,7 @@ def reasons_of(result: ExpansionResult) -> list[str]:
 
 
 def test_k_samples_produced_schema_invalid_rejected_duplicates_dropped(tmp_path: Path) -> None:
-    generator = FakeChatModel(replies=[batch(
+    generator = ScriptedChatModel(replies=[batch(
         entry("How warm is it in Oslo? Fahrenheit please.", [weather("Oslo")]),
         entry("Weather for Lima in kelvin-ish F?", [weather("Lima", "K")]),
         entry("  how warm is it in OSLO? fahrenheit please. ", [weather("Oslo")]),
@@ -85,7 +85,7 @@ def test_k_samples_produced_schema_invalid_rejected_duplicates_dropped(tmp_path:
     assert schema.stage == "local" and schema.candidate.user_message.startswith("Weather for Lima")
     assert any(reason.startswith("enum_violation") and "'K'" in reason for reason in schema.reasons)
     assert duplicate.reasons == ["duplicate: same user message as candidate 1"]
-    assert len(generator.prompts) == 1
+    assert len(generator.calls) == 1
     info = traces.trace("edde:s1:2")
     assert info is not None and info.status == "done" and info.metadata["accepted"] == 2
     verdicts = traces.events("edde:s1:2", kind=EventKind.VERDICT)
@@ -93,7 +93,7 @@ def test_k_samples_produced_schema_invalid_rejected_duplicates_dropped(tmp_path:
 
 
 def test_expanded_samples_carry_lineage_and_the_seeds_setting() -> None:
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
     result = expand(error_seed(), generator, k=1)
     (sample,) = result.accepted
     assert sample.tools == [WEATHER]
@@ -109,7 +109,7 @@ def test_expanded_samples_carry_lineage_and_the_seeds_setting() -> None:
 
 
 def test_unknown_tool_wrong_label_kind_and_seed_duplicate_are_rejected_with_reasons() -> None:
-    generator = FakeChatModel(replies=[batch(
+    generator = ScriptedChatModel(replies=[batch(
         entry("Book me a table in Oslo", [{"name": "book_table", "arguments": {"city": "Oslo"}}]),
         entry("Tell me about Oslo", text="Oslo is the capital of Norway."),
         entry("What's the weather in Paris, in Fahrenheit?", [weather("Paris")]),
@@ -128,38 +128,38 @@ def test_parallel_seed_needs_parallel_variants() -> None:
     seed = error_seed(context=[Message(role=Role.USER, content="Weather in Paris and Rome, in F")],
                       label_calls=[ToolCall(name="get_weather", arguments={"city": "Paris", "unit": "F"}),
                                    ToolCall(name="get_weather", arguments={"city": "Rome", "unit": "F"})])
-    generator = FakeChatModel(replies=[batch(
+    generator = ScriptedChatModel(replies=[batch(
         entry("Weather in Oslo and Bergen in F", [weather("Oslo"), weather("Bergen")]),
         entry("Weather in Lima in F", [weather("Lima")]),
     )])
     result = expand(seed, generator, k=2)
     assert [len(sample.label_calls) for sample in result.accepted] == [2]
     assert reasons_of(result) == ["label_kind: the seed's label is parallel, this one is single"]
-    assert "makes 2 tool calls in one step" in generator.prompts[0]
+    assert "makes 2 tool calls in one step" in generator.calls[0].text
 
 
 def test_text_label_seed_expands_into_text_labels() -> None:
     seed = error_seed(context=[Message(role=Role.USER, content="What's the weather?")], label_calls=[],
                       label_text="Which city do you mean?")
-    generator = FakeChatModel(replies=[batch(entry("How's the weather looking?", text="For which city?"))])
+    generator = ScriptedChatModel(replies=[batch(entry("How's the weather looking?", text="For which city?"))])
     result = expand(seed, generator, k=1)
     assert [sample.label_text for sample in result.accepted] == ["For which city?"]
-    assert "text reply without any tool call" in generator.prompts[0]
+    assert "text reply without any tool call" in generator.calls[0].text
 
 
 def test_the_generator_sees_the_error_and_the_focus_and_samples_at_the_set_temperature() -> None:
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
     expand(error_seed(), generator, k=3, settings=EddeSettings(temperature=1.1))
-    prompt = generator.prompts[0]
+    prompt = generator.calls[0].text
     assert "Write 3 NEW examples" in prompt and "persona: a hurried nurse" in prompt
     assert "the prediction used C" in prompt and '"unit": "C"' in prompt
     assert "2026-03-14 09:00" in prompt
-    assert generator.call_kwargs[0]["temperature"] == 1.1
-    assert generator.call_kwargs[0]["response_format"]["json_schema"]["name"] == "GeneratedBatch"
+    assert generator.calls[0].kwargs["temperature"] == 1.1
+    assert generator.calls[0].kwargs["response_format"]["json_schema"]["name"] == "GeneratedBatch"
 
 
 def test_extra_samples_beyond_k_are_rejected_not_lost() -> None:
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]),
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]),
                                              entry("Oslo weather in F?", [weather("Oslo")]))])
     result = expand(error_seed(), generator, k=1)
     assert result.produced == 2 and len(result.accepted) == 1
@@ -179,7 +179,7 @@ def test_injected_validator_decides_and_a_failing_one_rejects_with_the_reason() 
             return Validation(accepted=city == "Rome", reason="" if city == "Rome" else "judge: not hard enough")
 
     validator = PickyValidator()
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]),
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]),
                                              entry("Oslo weather in F?", [weather("Oslo")]),
                                              entry("Lima weather in F?", [weather("Lima")]))])
     result = expand(error_seed(), generator, k=3, validator=validator)
@@ -192,25 +192,25 @@ def test_injected_validator_decides_and_a_failing_one_rejects_with_the_reason() 
 
 
 def test_rules_validator_rejects_values_not_in_the_user_message() -> None:
-    generator = FakeChatModel(replies=[batch(entry("What's it like outside in F?", [weather("Madrid")]))])
+    generator = ScriptedChatModel(replies=[batch(entry("What's it like outside in F?", [weather("Madrid")]))])
     result = expand(error_seed(), generator, k=1, validator=RulesValidator())
     assert result.accepted == []
     assert "ungrounded_value" in reasons_of(result)[0]
 
 
 def test_malformed_generator_reply_is_re_asked_then_retried_then_recorded(tmp_path: Path) -> None:
-    generator = FakeChatModel(replies=["here are some samples!"], repeat_last=True)
+    generator = ScriptedChatModel(replies=["here are some samples!"], repeat_last=True)
     traces = TraceStore(tmp_path / "traces.sqlite")
     result = expand(error_seed(), generator, traces=traces,
                     settings=EddeSettings(parse_retries=1, generator_retries=1))
-    assert len(generator.prompts) == 4
+    assert len(generator.calls) == 4
     assert result.failed and result.produced == 0 and result.accepted == [] and result.rejected == []
     assert len(result.generator_errors) == 2 and "no valid GeneratedBatch" in result.generator_errors[0]
     assert traces.trace("edde:s1:2").status == "failed"  # type: ignore[union-attr]
 
 
 def test_generator_timeout_is_recorded_not_raised() -> None:
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))],
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))],
                               repeat_last=True, delay_s=2.0)
     result = expand(error_seed(), generator, settings=EddeSettings(generator_retries=0, timeout_s=0.2))
     assert result.failed and result.generator_errors == ["attempt 1: TimeoutError"]
@@ -221,7 +221,7 @@ def test_focus_is_drawn_from_the_list_and_stable() -> None:
     draws = [settings.draw_focus("s1", 1, request) for request in range(20)]
     assert set(draws) <= set(settings.focus) and len(set(draws)) > 1
     assert draws == [settings.draw_focus("s1", 1, request) for request in range(20)]
-    generator = FakeChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
+    generator = ScriptedChatModel(replies=[batch(entry("Rome weather in F?", [weather("Rome")]))])
     seed = error_seed()
     result = asyncio.run(expand_error_seed(seed, settings=settings, generator=generator))
     assert result.focus == settings.draw_focus("s1", 2)

@@ -16,7 +16,8 @@ from looptool.graphs.judging import JglvSettings, LabelVerdict, judge_mismatch
 from looptool.graphs.judging.graph import ballot_orders
 from looptool.schema import Message, Role, Sample, ToolCall, ToolSpec
 from looptool.traces import EventKind, TraceStore
-from tests.graphs.judging.fakes import FakeChatModel, judge_json
+from tests.fake_models import ScriptedChatModel
+from tests.graphs.judging.replies import judge_json
 
 WEATHER = ToolSpec(
     name="get_weather",
@@ -42,7 +43,7 @@ def fs_tools(*names: str) -> list[ToolSpec]:
     return [spec for spec in REGISTRY.get("filesystem").tool_specs() if spec.name in names]
 
 
-def run(sample: Sample, prediction: Prediction, models: dict[str, FakeChatModel], *,
+def run(sample: Sample, prediction: Prediction, models: dict[str, ScriptedChatModel], *,
         traces: TraceStore | None = None, **settings: Any) -> LabelVerdict:
     return asyncio.run(judge_mismatch(sample, prediction, settings=JglvSettings(**settings),
                                       judges=models, traces=traces))
@@ -71,13 +72,13 @@ def seed_with_order(order: AnswerOrder, seat: str = "judge") -> int:
     ("neither", AnswerOrder.PREDICTION_FIRST, Verdict.BOTH_WRONG),
 ])
 def test_each_verdict_maps_back_from_the_judges_a_b_choice(choice: str, order: AnswerOrder, verdict: Verdict) -> None:
-    judge = FakeChatModel(replies=[judge_json(choice, "unit: the user asked for Fahrenheit")])
+    judge = ScriptedChatModel(replies=[judge_json(choice, "unit: the user asked for Fahrenheit")])
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, seed=seed_with_order(order))
     assert result.verdict == verdict
     assert result.decided_by == "panel"
     assert result.votes[0].order == order
     assert result.analysis == "unit: the user asked for Fahrenheit"
-    assert answer_a_is_label(judge.prompts[0]) == (order == AnswerOrder.LABEL_FIRST)
+    assert answer_a_is_label(judge.calls[0].text) == (order == AnswerOrder.LABEL_FIRST)
 
 
 def test_random_order_is_seeded_and_the_judge_is_mapped_back_either_way() -> None:
@@ -85,7 +86,7 @@ def test_random_order_is_seeded_and_the_judge_is_mapped_back_either_way() -> Non
     verdict is PRED_WRONG, and both orders occur over the seeds."""
     orders = set()
     for seed in range(12):
-        judge = FakeChatModel(replies=[lambda prompt: judge_json("A" if answer_a_is_label(prompt) else "B")])
+        judge = ScriptedChatModel(replies=[lambda call: judge_json("A" if answer_a_is_label(call.text) else "B")])
         result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, seed=seed)
         assert result.verdict == Verdict.PRED_WRONG
         assert result.votes[0].order == ballot_orders(JglvSettings(seed=seed), "s1", "judge")[0]
@@ -98,10 +99,10 @@ def test_text_reply_label_and_prediction_are_judged() -> None:
                     label_text="Which city do you mean?")
     prediction = Prediction.from_completion("It is sunny.")
     assert prediction.kind == "text"
-    judge = FakeChatModel(replies=[judge_json("neither", "no city given; the prediction invents weather")])
+    judge = ScriptedChatModel(replies=[judge_json("neither", "no city given; the prediction invents weather")])
     result = run(sample, prediction, {"judge": judge})
     assert result.verdict == Verdict.BOTH_WRONG
-    assert "Which city do you mean?" in judge.prompts[0] and "It is sunny." in judge.prompts[0]
+    assert "Which city do you mean?" in judge.calls[0].text and "It is sunny." in judge.calls[0].text
     assert result.evidence is not None and result.evidence.status == "not_applicable"
 
 
@@ -113,12 +114,12 @@ def test_equivalent_execution_decides_both_correct_without_a_judge_call(tmp_path
                     context=[Message(role=Role.USER, content="Create the folder /reports")],
                     label_calls=[ToolCall(name="mkdir", arguments={"path": "/reports"})])
     prediction = Prediction(calls=[ToolCall(name="mkdir", arguments={"path": "reports"})])
-    judge = FakeChatModel(replies=[])
+    judge = ScriptedChatModel(replies=[])
     traces = TraceStore(tmp_path / "traces.sqlite")
     result = run(sample, prediction, {"judge": judge}, traces=traces)
     assert result.verdict == Verdict.BOTH_CORRECT
     assert result.decided_by == "execution"
-    assert judge.prompts == []  # no judge call
+    assert judge.calls == []  # no judge call
     assert result.evidence is not None and result.evidence.same_end_state and result.evidence.same_results
     assert result.evidence.backends == {"mkdir": "filesystem", "ls": "filesystem"}
     info = traces.trace("jglv:fs1")
@@ -130,13 +131,13 @@ def test_different_execution_is_shown_to_the_judge() -> None:
                     context=[Message(role=Role.USER, content="Create the folder /reports")],
                     label_calls=[ToolCall(name="mkdir", arguments={"path": "/reports"})])
     prediction = Prediction(calls=[ToolCall(name="mkdir", arguments={"path": "/report"})])
-    judge = FakeChatModel(replies=[judge_json("neither")])
+    judge = ScriptedChatModel(replies=[judge_json("neither")])
     result = run(sample, prediction, {"judge": judge})
-    assert len(judge.prompts) == 1
+    assert len(judge.calls) == 1
     assert result.evidence is not None and result.evidence.status == "different"
     assert result.evidence.same_end_state is False
-    assert "executed on fresh copies" in judge.prompts[0] and '"/report"' in judge.prompts[0]
-    assert "end state differs" in judge.prompts[0]
+    assert "executed on fresh copies" in judge.calls[0].text and '"/report"' in judge.calls[0].text
+    assert "end state differs" in judge.calls[0].text
 
 
 def test_context_calls_are_replayed_before_each_answer_runs() -> None:
@@ -149,7 +150,7 @@ def test_context_calls_are_replayed_before_each_answer_runs() -> None:
                  Message(role=Role.TOOL, name="cd", content='"/docs"')],
         label_calls=[ToolCall(name="mkdir", arguments={"path": "notes"})])
     prediction = Prediction(calls=[ToolCall(name="mkdir", arguments={"path": "/docs/notes"})])
-    result = run(sample, prediction, {"judge": FakeChatModel(replies=[])})
+    result = run(sample, prediction, {"judge": ScriptedChatModel(replies=[])})
     assert result.decided_by == "execution"
     assert result.evidence is not None and result.evidence.replayed_calls == 2
 
@@ -157,10 +158,10 @@ def test_context_calls_are_replayed_before_each_answer_runs() -> None:
 def test_execution_evidence_can_be_switched_off() -> None:
     sample = Sample(id="fs4", tools=fs_tools("mkdir"), context=[Message(role=Role.USER, content="mkdir /a")],
                     label_calls=[ToolCall(name="mkdir", arguments={"path": "/a"})])
-    judge = FakeChatModel(replies=[judge_json("both")])
+    judge = ScriptedChatModel(replies=[judge_json("both")])
     result = run(sample, Prediction(calls=[ToolCall(name="mkdir", arguments={"path": "a"})]),
                  {"judge": judge}, execution_evidence=False)
-    assert result.decided_by == "panel" and result.evidence is None and len(judge.prompts) == 1
+    assert result.decided_by == "panel" and result.evidence is None and len(judge.calls) == 1
 
 
 # ------------------------------------------------------------------ orders, panel
@@ -168,16 +169,16 @@ def test_execution_evidence_can_be_switched_off() -> None:
 
 def test_both_orders_record_position_disagreement() -> None:
     """A judge that always says "A": label-first -> PRED_WRONG, prediction-first -> LABEL_WRONG."""
-    judge = FakeChatModel(replies=[judge_json("A")], repeat_last=True)
+    judge = ScriptedChatModel(replies=[judge_json("A")], repeat_last=True)
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, orders="both")
-    assert len(judge.prompts) == 2
+    assert len(judge.calls) == 2
     assert {vote.order for vote in result.votes} == set(AnswerOrder)
     assert result.position_disagreement is True
     assert result.verdict == Verdict.UNDECIDED and result.panel_rule == "tie"
 
 
 def test_both_orders_agreeing_decide_without_disagreement() -> None:
-    judge = FakeChatModel(replies=[lambda prompt: judge_json("A" if answer_a_is_label(prompt) else "B")],
+    judge = ScriptedChatModel(replies=[lambda call: judge_json("A" if answer_a_is_label(call.text) else "B")],
                           repeat_last=True)
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, orders="both")
     assert result.verdict == Verdict.PRED_WRONG and result.panel_rule == "agreement"
@@ -186,24 +187,24 @@ def test_both_orders_agreeing_decide_without_disagreement() -> None:
 
 def test_panel_of_one_takes_its_verdict() -> None:
     result = run(weather_sample(), WRONG_PREDICTION,
-                 {"judge": FakeChatModel(replies=[judge_json("both")])}, seed=seed_with_order(AnswerOrder.LABEL_FIRST))
+                 {"judge": ScriptedChatModel(replies=[judge_json("both")])}, seed=seed_with_order(AnswerOrder.LABEL_FIRST))
     assert result.verdict == Verdict.BOTH_CORRECT and result.panel_rule == "single" and len(result.votes) == 1
 
 
 def test_panel_of_three_selects_by_strict_majority() -> None:
-    judge = FakeChatModel(replies=[judge_json("neither"), judge_json("neither")], repeat_last=True)
-    generator = FakeChatModel(replies=[judge_json("both")])
+    judge = ScriptedChatModel(replies=[judge_json("neither"), judge_json("neither")], repeat_last=True)
+    generator = ScriptedChatModel(replies=[judge_json("both")])
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge, "generator": generator},
                  judges=["judge", "generator"], panel_size=3)
     assert [vote.judge for vote in result.votes] == ["judge#1", "generator", "judge#2"]
     assert result.verdict == Verdict.BOTH_WRONG and result.panel_rule == "majority"
-    assert len(judge.prompts) == 2 and len(generator.prompts) == 1
+    assert len(judge.calls) == 2 and len(generator.calls) == 1
 
 
 def test_panel_of_three_without_majority_is_undecided() -> None:
-    models = {"judge": FakeChatModel(replies=[judge_json("neither")]),
-              "generator": FakeChatModel(replies=[judge_json("both")]),
-              "policy": FakeChatModel(replies=[lambda prompt: judge_json("A" if answer_a_is_label(prompt) else "B")])}
+    models = {"judge": ScriptedChatModel(replies=[judge_json("neither")]),
+              "generator": ScriptedChatModel(replies=[judge_json("both")]),
+              "policy": ScriptedChatModel(replies=[lambda call: judge_json("A" if answer_a_is_label(call.text) else "B")])}
     result = run(weather_sample(), WRONG_PREDICTION, models, judges=["judge", "generator", "policy"])
     assert result.verdict == Verdict.UNDECIDED and result.panel_rule == "no_majority"
     assert result.decided_by == "panel"
@@ -213,12 +214,12 @@ def test_panel_of_three_without_majority_is_undecided() -> None:
 
 
 def test_malformed_replies_are_re_asked_then_retried_then_unjudged(tmp_path: Path) -> None:
-    judge = FakeChatModel(replies=["not json at all"], repeat_last=True)
+    judge = ScriptedChatModel(replies=["not json at all"], repeat_last=True)
     traces = TraceStore(tmp_path / "traces.sqlite")
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, traces=traces,
                  parse_retries=1, judge_retries=1)
-    assert len(judge.prompts) == 4  # (1 ask + 1 re-ask) x (1 try + 1 retry)
-    assert "not usable" in judge.prompts[1]  # the re-ask quotes the problem
+    assert len(judge.calls) == 4  # (1 ask + 1 re-ask) x (1 try + 1 retry)
+    assert "not usable" in judge.calls[1].text  # the re-ask quotes the problem
     assert result.verdict == Verdict.UNJUDGED and result.decided_by == "unjudged"
     vote = result.votes[0]
     assert vote.verdict == Verdict.UNJUDGED and vote.attempts == 2
@@ -228,22 +229,22 @@ def test_malformed_replies_are_re_asked_then_retried_then_unjudged(tmp_path: Pat
 
 
 def test_a_malformed_reply_then_a_good_one_counts() -> None:
-    judge = FakeChatModel(replies=["{oops", judge_json("both")])
+    judge = ScriptedChatModel(replies=["{oops", judge_json("both")])
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge})
     assert result.verdict == Verdict.BOTH_CORRECT and result.votes[0].attempts == 1
 
 
 def test_endpoint_timeout_becomes_an_unjudged_vote() -> None:
-    judge = FakeChatModel(replies=[TimeoutError("read timed out")], repeat_last=True)
+    judge = ScriptedChatModel(replies=[TimeoutError("read timed out")], repeat_last=True)
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, judge_retries=2)
-    assert len(judge.prompts) == 3
+    assert len(judge.calls) == 3
     assert result.verdict == Verdict.UNJUDGED
     assert "TimeoutError: read timed out" in (result.votes[0].error or "")
 
 
 def test_slow_judge_hits_the_call_timeout_and_the_panel_goes_on() -> None:
-    slow = FakeChatModel(replies=[judge_json("both")], repeat_last=True, delay_s=2.0)
-    fast = FakeChatModel(replies=[judge_json("neither")])
+    slow = ScriptedChatModel(replies=[judge_json("both")], repeat_last=True, delay_s=2.0)
+    fast = ScriptedChatModel(replies=[judge_json("neither")])
     result = run(weather_sample(), WRONG_PREDICTION, {"judge": slow, "generator": fast},
                  judges=["judge", "generator"], judge_retries=0, timeout_s=0.2)
     slow_vote = next(vote for vote in result.votes if vote.judge == "judge")
@@ -254,17 +255,17 @@ def test_slow_judge_hits_the_call_timeout_and_the_panel_goes_on() -> None:
 def test_unparseable_prediction_is_shown_raw() -> None:
     prediction = Prediction.from_completion('<tool_call>\n{"name": "get_weather", "arguments": {\n</tool_call>')
     assert prediction.kind == "unparseable"
-    judge = FakeChatModel(replies=[judge_json("A")])
+    judge = ScriptedChatModel(replies=[judge_json("A")])
     result = run(weather_sample(), prediction, {"judge": judge}, seed=seed_with_order(AnswerOrder.LABEL_FIRST))
     assert result.verdict == Verdict.PRED_WRONG
-    assert "malformed tool-call output" in judge.prompts[0]
+    assert "malformed tool-call output" in judge.calls[0].text
 
 
 def test_the_judge_is_asked_for_a_json_schema_and_traced(tmp_path: Path) -> None:
-    judge = FakeChatModel(replies=[judge_json("both")])
+    judge = ScriptedChatModel(replies=[judge_json("both")])
     traces = TraceStore(tmp_path / "traces.sqlite")
     run(weather_sample(), WRONG_PREDICTION, {"judge": judge}, traces=traces)
-    schema = judge.call_kwargs[0]["response_format"]["json_schema"]["schema"]
+    schema = judge.calls[0].kwargs["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["correct"]["enum"] == ["A", "B", "both", "neither"]
     nodes = [event.node for event in traces.events("jglv:s1", kind=EventKind.NODE)]
     assert nodes == ["evidence", "label_judge", "tally"]
@@ -275,7 +276,7 @@ def test_the_judge_is_asked_for_a_json_schema_and_traced(tmp_path: Path) -> None
 
 def test_a_role_without_a_model_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no chat model for judge role"):
-        run(weather_sample(), WRONG_PREDICTION, {"judge": FakeChatModel(replies=[])}, judges=["judge", "generator"])
+        run(weather_sample(), WRONG_PREDICTION, {"judge": ScriptedChatModel(replies=[])}, judges=["judge", "generator"])
 
 
 def test_settings_refuse_unknown_roles_and_prompt_names() -> None:
