@@ -104,16 +104,15 @@ class FakeOpenAIServer:
 
     def chat_answer(self, reply: ChatReply, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON payload for one scripted reply."""
-        if callable(reply) and not isinstance(reply, HttpError):
-            reply = reply(body)
-        if isinstance(reply, HttpError):
-            return reply.status, {"error": {"message": reply.message, "code": reply.status}}
+        answer: Any = reply(body) if callable(reply) and not isinstance(reply, HttpError) else reply
+        if isinstance(answer, HttpError):
+            return answer.status, {"error": {"message": answer.message, "code": answer.status}}
         return 200, {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model") or self.models[0],
-            "choices": [{"index": 0, "message": _message(reply), "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": _message(answer), "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
 

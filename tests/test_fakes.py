@@ -48,8 +48,10 @@ def test_structured_output_like_chat_openai() -> None:
     model = ScriptedChatModel(replies=['{"label": "ok"}', "not json"])
     structured = model.with_structured_output(Verdict, method="json_schema", include_raw=True)
     first = structured.invoke("judge")
+    assert isinstance(first, dict)
     assert first["parsed"] == Verdict(label="ok") and first["parsing_error"] is None
     second = asyncio.run(structured.ainvoke("judge"))
+    assert isinstance(second, dict)
     assert second["parsed"] is None and second["raw"].content == "not json" and second["parsing_error"]
     response_format = model.calls[0].kwargs["response_format"]
     assert response_format["json_schema"]["name"] == "Verdict"
