@@ -107,7 +107,7 @@ class ServeSettings(BaseModel):
     max_model_len: int = 4096
     enforce_eager: bool = True
     kv_cache_gib: int = 2
-    dtype: str = "bfloat16"
+    dtype: str = Field(default="auto", description="vLLM --dtype; auto: float32 on CPU, bfloat16 on CUDA")
     enable_lora: bool = False
     max_lora_rank: int = 16
     tool_call_parser: str | None = Field(default="hermes", description="vLLM tool parser; null disables auto tool choice")

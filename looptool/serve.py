@@ -80,6 +80,15 @@ def resolve_device(device: str) -> str:
     return "cuda" if cuda_env.exists() and cuda_available() else "cpu"
 
 
+def serving_dtype(dtype: str, device: str) -> str:
+    """``auto``: float32 on CPU, bfloat16 on CUDA. vLLM 0.32 CPU in bfloat16 answered garbage on an
+    Intel Xeon with AMX (SmolLM2: "L'Étoile, la Marseillaise, ..." for the capital of France;
+    float32 and transformers: "Paris"), so CPU serving is float32 unless asked otherwise."""
+    if dtype != "auto":
+        return dtype
+    return "float32" if device == "cpu" else "bfloat16"
+
+
 def vllm_python(device: str) -> Path:
     """The interpreter of the vLLM environment for ``device`` (``cpu`` or ``cuda``)."""
     override = os.environ.get("LOOPTOOL_VLLM_PYTHON")
@@ -154,7 +163,7 @@ class VllmServer:
     max_model_len: int = 4096
     enforce_eager: bool = True
     kv_cache_gib: int = 2
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     enable_lora: bool = False
     max_lora_rank: int = 16
     tool_call_parser: str | None = "hermes"
@@ -241,7 +250,7 @@ class VllmServer:
             "--served-model-name", self.served_name,
             "--host", self.host,
             "--port", str(self.port),
-            "--dtype", self.dtype,
+            "--dtype", serving_dtype(self.dtype, device),
             "--max-model-len", str(self.max_model_len),
             "--disable-uvicorn-access-log",
         ]

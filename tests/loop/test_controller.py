@@ -103,13 +103,13 @@ def test_one_iteration_end_to_end_with_every_verdict_path(tmp_path: Path, tiny_m
 @pytest.mark.slow
 def test_a_rerun_repeats_no_finished_model_call(tmp_path: Path, tiny_model_dir: Path) -> None:
     runner, run = run_loop(tmp_path, tiny_model_dir, iterations=1)
-    first_calls = len(runner.judge_model.prompts) + len(runner.generator_model.prompts) + len(runner.probed_words)
+    first_calls = len(runner.judge_model.calls) + len(runner.generator_model.calls) + len(runner.probed_words)
     assert first_calls > 0
     config = load_config(run / "config.yaml")
     again = ScriptedLoopRunner(config, RunDir(run), heldout_word=lambda: "unused")
     again.run_all()
     assert again.trained == [] and again.probed_words == []
-    assert again.judge_model.prompts == [] and again.generator_model.prompts == []
+    assert again.judge_model.calls == [] and again.generator_model.calls == []
 
 
 

@@ -204,3 +204,12 @@ def test_lora_adapters_need_enable_lora(model_dir: Path) -> None:
     server = VllmServer(model_path=model_dir, enable_lora=False)
     with pytest.raises(VllmError, match="serve.enable_lora=true"):
         server.load_lora_adapter("iter1", model_dir)
+
+
+def test_auto_dtype_is_float32_on_cpu_and_bfloat16_on_cuda(model_dir: Path) -> None:
+    from looptool.serve import serving_dtype
+
+    assert serving_dtype("auto", "cpu") == "float32" and serving_dtype("auto", "cuda") == "bfloat16"
+    assert serving_dtype("bfloat16", "cpu") == "bfloat16"
+    command = VllmServer(model_path=model_dir).command("cpu")
+    assert command[command.index("--dtype") + 1] == "float32"
