@@ -11,7 +11,10 @@ turn + the correct assistant call (+ the tool's result), taken from another samp
   template of the same tool set).
 
 Tool results are the real ones for executable tool sets (the demo's label is re-run on a
-fresh backend), the template's ``result`` for library tools, and absent otherwise. A sample
+fresh backend), the template's ``result`` for library tools, and absent otherwise; after
+results the exchange ends with a short assistant answer quoting them (without it SmolLM2 read
+the tool-result turns as the pattern to continue and answered the real request with a
+``<tool_response>`` of its own). A sample
 with fewer eligible demos than K gets as many as there are. The demos go after any system
 message(s); ``metadata["demonstrations"]`` records their ids and length.
 """
@@ -61,10 +64,14 @@ def _demo_messages(sample: Sample, catalog: Catalog | None) -> tuple[Message, ..
         if not check.ok:
             log.warning("sample %s is not used as a demonstration: %s", sample.id, check.problems)
             return None
+        results: list[str] = []
         for call, result in zip(calls, check.label_results, strict=True):
             if result.content:
                 messages.append(Message(role=Role.TOOL, content=result.content, name=call.name,
                                         tool_call_id=call.id))
+                results.append(result.content)
+        if results:  # the exchange ends with the assistant's answer, so the next turn is a new request
+            messages.append(Message(role=Role.ASSISTANT, content="Here is the result: " + "; ".join(results)))
     return tuple(messages)
 
 

@@ -33,7 +33,7 @@ def test_demos_never_come_from_the_samples_own_template(
             assert curated_origin(source).tool_set == curated_origin(sample).tool_set
 
 
-def test_demo_is_user_turn_then_the_correct_call_then_results(
+def test_demo_is_user_turn_then_the_correct_call_then_results_then_an_answer(
     curated_samples: list[Sample], with_one: list[Sample]
 ) -> None:
     by_id = {sample.id: sample for sample in curated_samples}
@@ -41,12 +41,14 @@ def test_demo_is_user_turn_then_the_correct_call_then_results(
                   if curated_origin(item).tool_set == "calculator" and demonstration_info(item))
     info = demonstration_info(sample)
     source = by_id[info.sources[0]]
-    user, call, *results = sample.context[:info.messages]
+    user, call, *results, answer = sample.context[:info.messages]
     assert user.role == Role.USER and user.content == source.context[-1].content
     assert [(c.name, c.arguments) for c in call.tool_calls] == \
         [(c.name, c.arguments) for c in source.label_calls]
     assert len(results) == len(source.label_calls)
     assert all(result.role == Role.TOOL and '"result"' in result.content for result in results)
+    assert answer.role == Role.ASSISTANT and not answer.tool_calls
+    assert all(result.content in answer.content for result in results)
     assert sample.context[info.messages:] == by_id[sample.id].context
 
 
