@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from looptool.config import LoopToolConfig, RoleSettings
-from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl, write_text_atomic
+from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl
 from looptool.loop.compose import Composition, CompositionCounts, compose_next, compose_static
 from looptool.loop.evaluation import PolicyScores, benchmark_scores, heldout_accuracy
 from looptool.loop.records import IterationSummary, LoopMode, ProbeRecord, RunReport, StageTime
@@ -374,11 +374,7 @@ class LoopRunner:
     def compose(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
                 data: list[Sample], records: list[ProbeRecord], pool: list[Sample],
                 heldout: list[Sample]) -> Composition:
-        next_stage = self.run.stage(f"{mode.value}/iter_{iteration + 1}")
-        used = self._used_ids(mode, iteration)
-        fresh = [sample for sample in pool if sample.id not in used]
         budget = self.settings.budget
-        fresh_limit = None if self.settings.fresh == "fill" else budget // (2 ** iteration)
         compose_stage = stage.stage("compose")
         parts = None if mode == LoopMode.STATIC else self.loop_parts(mode, iteration, stage, summary, data, records,
                                                                       heldout)
@@ -387,14 +383,16 @@ class LoopRunner:
                 if parts is None:
                     composition = compose_static(budget=budget, pool=pool, iteration=iteration + 1)
                 else:
+                    used = self._used_ids(mode, iteration)
                     composition = compose_next(
                         budget=budget, error_seeds=parts.error_seeds, expansions=parts.expansions,
-                        high_ppl=parts.high_ppl, fresh_pool=fresh, fresh_limit=fresh_limit)
+                        high_ppl=parts.high_ppl, fresh_pool=[sample for sample in pool if sample.id not in used],
+                        fresh_limit=None if self.settings.fresh == "fill" else budget // (2 ** iteration))
                 write_jsonl(compose_stage.file("next.jsonl"), composition.samples)
                 write_json_atomic(compose_stage.file("composition.json"), composition.counts.model_dump(mode="json"))
-                write_text_atomic(compose_stage.file("used_fresh_ids.txt"), "\n".join(composition.used_fresh_ids))
                 if iteration < self.settings.iterations:
-                    write_jsonl(next_stage.file("data.jsonl"), composition.samples)
+                    write_jsonl(self.run.stage(f"{mode.value}/iter_{iteration + 1}").file("data.jsonl"),
+                                composition.samples)
         counts = CompositionCounts.model_validate_json((compose_stage.path / "composition.json").read_text("utf-8"))
         composition = Composition(samples=read_jsonl(compose_stage.path / "next.jsonl", Sample), counts=counts)
         if not composition.samples:
@@ -469,7 +467,8 @@ class LoopRunner:
 
     def expand(self, iteration: int, stage: Stage, summary: IterationSummary, seeds: list[Sample],
                records: list[ProbeRecord], judged: Any, heldout: list[Sample]) -> list[Sample]:
-        from looptool.loop.expanding import ExpansionOutcome, expand_seeds
+        from looptool.loop.expanding import expand_seeds, generator_yields
+        from looptool.loop.records import ExpansionRecord
 
         expand_stage = stage.stage("expand")
         output = expand_stage.path / "expansions.jsonl"
@@ -488,17 +487,13 @@ class LoopRunner:
                 if result.failed:
                     raise LoopError(f"expansion: {result.failed} seed(s) failed; rerun to retry them")
                 write_jsonl(output, result.samples)
-                write_jsonl(outcomes, [ExpansionOutcome(record=r) for r in result.records])
+                write_jsonl(outcomes, result.records)
         samples = read_jsonl(output, Sample)
-        done = [o.record for o in read_jsonl(outcomes, ExpansionOutcome)]
+        done = read_jsonl(outcomes, ExpansionRecord)
         summary.expansions_asked = sum(r.asked for r in done)
         summary.expansions_accepted = len(samples)
         summary.heldout_duplicates_removed = sum(r.heldout_duplicates for r in done)
-        for name in ("llm", "slots"):
-            mine = [r for r in done if r.generator == name]
-            if mine and sum(r.asked for r in mine):
-                summary.expansion_yield_by_generator[name] = round(
-                    sum(len(r.accepted_ids) for r in mine) / sum(r.asked for r in mine), 4)
+        summary.expansion_yield_by_generator = generator_yields(done)
         if not samples:
             reasons = sorted({reason for r in done for reason in r.rejected[:2]} | {r.error for r in done if r.error})
             summary.warnings.append(f"EDDE accepted no expansion from {len(seeds)} seed(s): "

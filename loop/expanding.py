@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -59,10 +59,18 @@ class SeedJob:
 class ExpansionStageResult:
     records: list[ExpansionRecord]
     samples: list[Sample]
-    asked: int = 0
-    heldout_duplicates: int = 0
     failed: int = 0
-    yield_by_generator: dict[str, float] = field(default_factory=dict)
+
+
+def generator_yields(records: Sequence[ExpansionRecord]) -> dict[str, float]:
+    """Accepted / asked per generator (``llm``, ``slots``) over the stage's records."""
+    yields: dict[str, float] = {}
+    for name in ("llm", "slots"):
+        mine = [record for record in records if record.generator == name]
+        asked = sum(record.asked for record in mine)
+        if asked:
+            yields[name] = round(sum(len(record.accepted_ids) for record in mine) / asked, 4)
+    return yields
 
 
 def wrong_answer(seed: Sample, probe: ProbeRecord | None) -> Prediction:
@@ -146,12 +154,4 @@ async def expand_seeds(
             if sample.id not in seen:
                 seen.add(sample.id)
                 samples.append(sample)
-    result = ExpansionStageResult(
-        records=[o.record for o in done], samples=samples, asked=sum(o.record.asked for o in done),
-        heldout_duplicates=sum(o.record.heldout_duplicates for o in done), failed=batch.failed,
-    )
-    for name in ("llm", "slots"):
-        mine = [o.record for o in done if o.record.generator == name]
-        if mine:
-            result.yield_by_generator[name] = sum(len(r.accepted_ids) for r in mine) / sum(r.asked for r in mine)
-    return result
+    return ExpansionStageResult(records=[o.record for o in done], samples=samples, failed=batch.failed)
