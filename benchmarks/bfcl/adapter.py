@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,15 +29,18 @@ from looptool.benchmarks.base import (
     TurnOutput,
     register_benchmark,
 )
+from looptool.benchmarks.bfcl import prompting
 from looptool.benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, summarize_scores
+from looptool.benchmarks.bfcl.decode import decode_prompt_reply, strip_think
+from looptool.benchmarks.bfcl.prompting import ADDITIONAL_FUNCTION_PROMPT
 from looptool.benchmarks.bfcl.worker_client import BfclWorker, shared_worker
+from looptool.benchmarks.runner.chat import openai_messages
 from looptool.schema import Message, Role, ToolCall, ToolSpec, load_tool_spec
 
 MAXIMUM_STEP_LIMIT = 20
 """BFCL's per-turn step limit (``default_prompts.MAXIMUM_STEP_LIMIT``)."""
 
-ADDITIONAL_FUNCTION_PROMPT = "I have updated some more functions you can choose from. What about now?"
-"""BFCL's user message of a miss-function turn (``DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC``)."""
+FcTools = Literal["bfcl_qwen", "openai"]
 
 
 class BfclOptions(BenchmarkOptions):
@@ -50,6 +53,11 @@ class BfclOptions(BenchmarkOptions):
         default=None, description="interpreter of the BFCL environment (default: .venvs/bfcl/bin/python)"
     )
     max_steps: int = Field(default=MAXIMUM_STEP_LIMIT, ge=1, description="model steps per multi-turn turn")
+    fc_tools: FcTools = Field(
+        default="bfcl_qwen",
+        description="function_calling tools: 'bfcl_qwen' as BFCL's Qwen FC handler (Gorilla docs with language "
+        "hints, dotted names kept); 'openai' for strict OpenAI APIs (JSON-Schema types, dots renamed to '_')",
+    )
 
 
 def _tool_spec(function: dict[str, Any], name: str | None = None) -> ToolSpec:
@@ -67,21 +75,30 @@ def _tool_spec(function: dict[str, Any], name: str | None = None) -> ToolSpec:
 
 
 class _ToolNames:
-    """Function-calling mode renames ``a.b`` to ``a_b`` (OpenAI's name pattern, as BFCL's FC
-    handlers do); decoded calls get their BFCL names back."""
+    """Function-calling tools in the chosen style; decoded calls get their BFCL names back.
 
-    def __init__(self, mode: EndpointMode) -> None:
-        self.rename = mode is EndpointMode.FUNCTION_CALLING
+    ``bfcl_qwen`` offers BFCL's Gorilla docs as they are (dotted names kept, as BFCL's Qwen FC
+    handler does); ``openai`` offers BFCL's OpenAI conversion with ``a.b`` renamed ``a_b``."""
+
+    def __init__(self, style: FcTools) -> None:
+        self.rename = style == "openai"
+        self.style = style
         self.back: dict[str, str] = {}
 
-    def specs(self, functions: list[dict[str, Any]]) -> list[ToolSpec]:
-        specs = []
+    def shown(self, name: str) -> str:
+        return re.sub(r"\.", "_", name) if self.rename else name
+
+    def openai_tools(self, entry_tools: list[dict[str, Any]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        functions = docs if self.style == "bfcl_qwen" else entry_tools
+        tools = []
         for function in functions:
-            name = function["name"]
-            shown = re.sub(r"\.", "_", name) if self.rename else name
-            self.back.setdefault(shown, name)
-            specs.append(_tool_spec(function, shown))
-        return specs
+            shown = self.shown(function["name"])
+            self.back.setdefault(shown, function["name"])
+            if self.style == "bfcl_qwen":
+                tools.append({"type": "function", "function": {**function, "name": shown}})
+            else:
+                tools.append(_tool_spec(function, shown).to_openai())
+        return tools
 
     def restore(self, reply: ModelReply) -> ModelReply:
         if not self.back or not reply.tool_calls:
@@ -98,12 +115,16 @@ def _calls(reply: ModelReply) -> list[dict[str, Any]]:
     return [{"name": call.name, "arguments": call.arguments} for call in reply.tool_calls]
 
 
+def _specs(functions: list[dict[str, Any]]) -> list[ToolSpec]:
+    return [_tool_spec(function) for function in functions]
+
+
 @register_benchmark
 class BfclV3(Benchmark):
     """Berkeley Function Calling Leaderboard v3: 17 categories, 4,441 entries."""
 
     name = "bfcl_v3"
-    version = "1"
+    version = "2"
     Options = BfclOptions
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
@@ -125,23 +146,61 @@ class BfclV3(Benchmark):
 
     def load(self, categories: list[str], limit: int | None = None) -> list[EvalEntry]:
         loaded = self.worker.call("load", categories=categories, limit=limit)
-        tool_sets: dict[str, list[dict[str, Any]]] = loaded["tool_sets"]
+        tool_sets: dict[str, dict[str, Any]] = loaded["tool_sets"]
         entries = []
         for record in loaded["entries"]:
             if "tool_set" in record:  # multi-turn: one shared tool list per backend combination
-                record["tools"] = tool_sets[record.pop("tool_set")]
+                record.update(tool_sets[record.pop("tool_set")])
             entries.append(EvalEntry.model_construct(id=record["id"], category=record["category"], payload=record))
         return entries
 
     # ------------------------------------------------------------ talking to the model
 
+    async def decode_prompt(self, reply: ModelReply, language: str) -> ModelReply:
+        """Decode a ``prompt_python`` reply as BFCL's Qwen prompt handler does: think block
+        removed, then ``default_decode_ast_prompting`` (Python here without ``eval``, Java and
+        JavaScript by BFCL's own parsers in the worker)."""
+        if reply.error:
+            return reply
+        raw = reply.raw or reply.text
+        if language == "Python":
+            decoded = decode_prompt_reply(raw)
+            calls, error, text = decoded.calls, decoded.error, decoded.text
+        else:
+            text, _ = strip_think(raw)
+            result = await self.worker.acall("decode", text=text, language=language)
+            calls, error = result.get("calls") or [], result.get("error")
+        tool_calls = [
+            ToolCall(name=name, arguments=arguments) for call in calls for name, arguments in call.items()
+        ]
+        return reply.model_copy(
+            update={"text": text, "raw": raw, "tool_calls": [] if error else tool_calls, "parse_error": error}
+        )
+
+    async def _ask(
+        self, model: ChatModel, entry: EvalEntry, history: list[Message], prompt: list[dict[str, Any]],
+        tools: list[dict[str, Any]], names: _ToolNames, specs: list[ToolSpec],
+    ) -> ModelReply:
+        """One request in the endpoint's mode; ``prompt`` is the BFCL-rendered conversation
+        (``prompt_python``), ``history`` the structured one (the other modes)."""
+        mode = model.endpoint.mode
+        if mode is EndpointMode.PROMPT_PYTHON:
+            return await self.decode_prompt(await model.chat_raw(prompt), entry.payload.get("language", "Python"))
+        if mode is EndpointMode.FUNCTION_CALLING:
+            return names.restore(await model.chat_raw(openai_messages(history), tools or None))
+        return await model.chat(history, specs)
+
     async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
         if is_multi_turn(entry.category):
             return await self._run_multi_turn(entry, model)
         started = time.perf_counter()
-        names = _ToolNames(model.endpoint.mode)
-        tools = names.specs(entry.payload["tools"])
-        reply = names.restore(await model.chat(_messages(entry.payload["question"][0]), tools))
+        names = _ToolNames(self.settings.fc_tools)
+        question = entry.payload["question"][0]
+        docs = entry.payload.get("docs", entry.payload["tools"])
+        reply = await self._ask(
+            model, entry, _messages(question), prompting.first_turn(question, docs),
+            names.openai_tools(entry.payload["tools"], docs), names, _specs(entry.payload["tools"]),
+        )
         return EntryOutput(
             entry_id=entry.id,
             category=entry.category,
@@ -157,39 +216,48 @@ class BfclV3(Benchmark):
         started = time.perf_counter()
         session = self.worker.new_session()
         mode = model.endpoint.mode
-        names = _ToolNames(mode)
-        tools = names.specs(entry.payload["tools"])
-        held_out: dict[str, list[dict[str, Any]]] = entry.payload.get("held_out_tools", {})
+        names = _ToolNames(self.settings.fc_tools)
+        payload = entry.payload
+        docs = payload.get("docs", payload["tools"])
+        tools = names.openai_tools(payload["tools"], docs)
+        specs = _specs(payload["tools"])
+        held_out: dict[str, list[dict[str, Any]]] = payload.get("held_out_tools", {})
+        held_out_docs: dict[str, list[dict[str, Any]]] = payload.get("held_out_docs", held_out)
         history: list[Message] = []
+        prompt: list[dict[str, Any]] = []
         turns: list[TurnOutput] = []
         requests = 0
         error: str | None = None
         await self.worker.acall("mt_start", session=session, entry_id=entry.id)
         try:
-            for index, question in enumerate(entry.payload["question"]):
+            for index, question in enumerate(payload["question"]):
                 user = _messages(question)
+                rendered = [{"role": m.role.value, "content": m.content} for m in user]
                 if str(index) in held_out:
                     added = held_out[str(index)]
                     if mode is EndpointMode.FUNCTION_CALLING:
-                        tools = [*tools, *names.specs(added)]
+                        tools = [*tools, *names.openai_tools(added, held_out_docs[str(index)])]
                         content = ADDITIONAL_FUNCTION_PROMPT
                     else:  # prompt modes: the new docs go into the user message, as BFCL's
-                        new_specs = names.specs(added)
-                        content = f"{json.dumps([t.to_openai()['function'] for t in new_specs])}\n{ADDITIONAL_FUNCTION_PROMPT}"
+                        specs = [*specs, *_specs(added)]
+                        content = f"{json.dumps([t.to_openai()['function'] for t in _specs(added)])}\n{ADDITIONAL_FUNCTION_PROMPT}"
                     user = [Message(role=Role.USER, content=content)]
+                    rendered = [prompting.additional_functions(held_out_docs[str(index)])]
                 history.extend(user)
+                prompt.extend(prompting.first_turn(question, docs) if index == 0 else rendered)
                 turn = TurnOutput()
                 turns.append(turn)
                 steps = 0
                 while True:
-                    reply = names.restore(await model.chat(history, tools))
+                    reply = await self._ask(model, entry, history, prompt, tools, names, specs)
                     requests += 1
+                    prompt.append({"role": "assistant", "content": reply.text})  # BFCL: the think-stripped text
                     if not reply.decoded:
                         history.append(Message(role=Role.ASSISTANT, content=reply.raw or reply.text))
                         turn.replies.append(reply)
                         break
                     shown = [
-                        ToolCall(name=_shown_name(call.name, names), arguments=call.arguments, id=f"call_{requests}_{n}")
+                        ToolCall(name=names.shown(call.name), arguments=call.arguments, id=f"call_{requests}_{n}")
                         for n, call in enumerate(reply.tool_calls)
                     ]
                     history.append(Message(role=Role.ASSISTANT, content=reply.text, tool_calls=shown))
@@ -201,6 +269,7 @@ class BfclV3(Benchmark):
                         Message(role=Role.TOOL, content=result, name=call.name, tool_call_id=call.id)
                         for call, result in zip(shown, results, strict=True)
                     )
+                    prompt.append(prompting.tool_results(results))
                     steps += 1
                     if steps > self.settings.max_steps:
                         error = f"force-terminated after {steps} steps in turn {index}"
@@ -263,10 +332,6 @@ class BfclV3(Benchmark):
 
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         return summarize_scores(self.name, scores)
-
-
-def _shown_name(name: str, names: _ToolNames) -> str:
-    return re.sub(r"\.", "_", name) if names.rename else name
 
 
 # ---------------------------------------------------------------- ground-truth outputs

@@ -149,6 +149,12 @@ class Dataset:
         return self._read(self.data_dir / "multi_turn_func_doc" / MULTI_TURN_FUNC_DOC_FILE_MAPPING[class_name])
 
 
+def prompt_docs(functions: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:
+    """The docs BFCL's prompt and Qwen FC handlers show the model: Gorilla docs with the
+    language hints of ``func_doc_language_specific_pre_processing`` (types not converted)."""
+    return func_doc_language_specific_pre_processing(copy.deepcopy(functions), category)
+
+
 def to_openai_tools(functions: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:
     """BFCL's own conversion: language hints, Gorilla -> OpenAPI types; dotted names kept."""
     docs = func_doc_language_specific_pre_processing(json.loads(json.dumps(functions)), category)
@@ -200,8 +206,7 @@ def load(dataset: Dataset, categories: list[str], limit: int | None) -> dict[str
     Multi-turn entries share a few tool sets (one per combination of backend classes and
     held-out functions): they are sent once in ``tool_sets`` and named by ``tool_set``."""
     out: list[dict[str, Any]] = []
-    tool_sets: dict[str, list[dict[str, Any]]] = {}
-    held_out_sets: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    tool_sets: dict[str, dict[str, Any]] = {}
     for category in categories:
         records = dataset.entries(category)
         for record in records[: limit if limit is not None else len(records)]:
@@ -222,10 +227,14 @@ def load(dataset: Dataset, categories: list[str], limit: int | None) -> dict[str
                     for turn, names in missed.items():
                         held_out[turn] = [doc for doc in functions if doc["name"] in names]
                         functions = [doc for doc in functions if doc["name"] not in names]
-                    tool_sets[key] = to_openai_tools(functions, category)
-                    held_out_sets[key] = {turn: to_openai_tools(docs, category) for turn, docs in held_out.items()}
+                    tool_sets[key] = {
+                        "tools": to_openai_tools(functions, category),
+                        "docs": prompt_docs(functions, category),
+                        "held_out_tools": {turn: to_openai_tools(docs, category) for turn, docs in held_out.items()},
+                        # BFCL shows held-out docs as they are (no language hints)
+                        "held_out_docs": held_out,
+                    }
                 entry["tool_set"] = key
-                entry["held_out_tools"] = held_out_sets[key]
                 entry["involved_classes"] = record["involved_classes"]
                 signatures = _method_signatures(record["involved_classes"])
                 truth = dataset.answer(record["id"])
@@ -235,6 +244,7 @@ def load(dataset: Dataset, categories: list[str], limit: int | None) -> dict[str
                 ]
             else:
                 entry["tools"] = to_openai_tools(record["function"], category)
+                entry["docs"] = prompt_docs(record["function"], category)
                 if category in ("java", "javascript"):  # BFCL's own types, for ground-truth literals
                     entry["functions"] = record["function"]
                 entry["ground_truth"] = dataset.answer(record["id"])
@@ -383,6 +393,37 @@ def score(dataset: Dataset, items: list[dict[str, Any]]) -> list[dict[str, Any]]
     return verdicts
 
 
+# ---------------------------------------------------------------- decoding Java / JavaScript
+
+
+UNNAMED_KEY = "*unnamed*"  # the same name as benchmarks.bfcl.decode.UNNAMED_KEY
+
+
+def decode(text: str, language: str) -> dict[str, Any]:
+    """BFCL's own ``default_decode_ast_prompting`` for Java and JavaScript (tree-sitter
+    parsers, no ``eval``); Python is decoded in the main process without ``eval``. ``text``
+    is already think-stripped. Returns ``{"calls": [{name: {arg: value}}]}`` or ``{"error"}``;
+    BFCL's ``None`` key (positional arguments) becomes ``UNNAMED_KEY``."""
+    if language not in ("Java", "JavaScript"):
+        raise ValueError(f"the worker decodes Java and JavaScript only, not {language!r}")
+    from bfcl_eval.model_handler.utils import default_decode_ast_prompting
+
+    try:
+        decoded = default_decode_ast_prompting(text, language)
+    except Exception as error:  # BFCL: any decoder exception is a decoder failure
+        return {"error": f"{type(error).__name__}: {error}"}
+    if not isinstance(decoded, list) or not all(
+        isinstance(call, dict) and len(call) == 1 and isinstance(next(iter(call.values())), dict) for call in decoded
+    ):
+        return {"error": f"not in function-calling format: {str(decoded)[:200]}"}
+    calls = [
+        {name: {UNNAMED_KEY if key is None else str(key): value for key, value in arguments.items()}}
+        for call in decoded
+        for name, arguments in call.items()
+    ]
+    return {"calls": calls}
+
+
 # ---------------------------------------------------------------- main loop
 
 
@@ -398,6 +439,8 @@ def handle(dataset: Dataset, sessions: Sessions, request: dict[str, Any]) -> Any
         }
     if command == "load":
         return load(dataset, list(request["categories"]), request.get("limit"))
+    if command == "decode":
+        return decode(str(request["text"]), str(request["language"]))
     if command == "score":
         return score(dataset, list(request["items"]))
     if command == "mt_start":

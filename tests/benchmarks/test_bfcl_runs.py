@@ -38,20 +38,61 @@ def test_single_turn_prompt_modes_score_the_right_call(
     assert "[func_name1(params_name1=params_value1" in python.requests[0][0]["content"]
 
 
-def test_function_calling_mode_renames_dotted_tools_and_maps_calls_back(
-    bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]
+@pytest.mark.parametrize(
+    ("style", "shown", "param_type"), [("bfcl_qwen", "math.factorial", "integer"), ("openai", "math_factorial", "integer")]
+)
+def test_function_calling_tools_follow_the_chosen_handler_and_calls_map_back(
+    bfcl_entries: dict[str, list[EvalEntry]], style: str, shown: str, param_type: str
 ) -> None:
+    """bfcl_qwen (default) offers BFCL's Gorilla docs with dotted names, as BFCL's Qwen FC
+    handler; openai renames dots for strict OpenAI APIs. Both map calls back."""
+    bench = BfclV3({"fc_tools": style})
     entry = _entry(bfcl_entries, "simple_1")
     seen: list[list[dict[str, Any]]] = []
 
     def reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> ModelReply:
         seen.append(tools or [])
-        return ModelReply(tool_calls=[ToolCall(name="math_factorial", arguments={"number": 5})])
+        return ModelReply(tool_calls=[ToolCall(name=shown, arguments={"number": 5})])
 
     model = ScriptedBenchmarkModel(reply, mode=EndpointMode.FUNCTION_CALLING)
-    output = asyncio.run(bfcl.run_entry(entry, model))
-    assert [tool["function"]["name"] for tool in seen[0]] == ["math_factorial"]
+    output = asyncio.run(bench.run_entry(entry, model))
+    function = seen[0][0]["function"]
+    assert function["name"] == shown and function["parameters"]["properties"]["number"]["type"] == param_type
+    if style == "bfcl_qwen":  # BFCL's language hint, Gorilla's "dict" type kept
+        assert function["description"].endswith("Note that the provided function is in Python 3 syntax.")
+        assert function["parameters"]["type"] == "dict"
     assert output.replies[0].tool_calls[0].name == "math.factorial"
+    assert bench.score(entry, output).score == 1.0
+
+
+def test_prompt_python_writes_bfcls_system_prompt_and_decodes_after_think(
+    bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]
+) -> None:
+    entry = _entry(bfcl_entries, "simple_1")
+    model = ScriptedBenchmarkModel(
+        ["<think>\nThe user wants 5!.\n</think>\n\n[math.factorial(number=5)]"], mode=EndpointMode.PROMPT_PYTHON
+    )
+    output = asyncio.run(bfcl.run_entry(entry, model))
+    assert bfcl.score(entry, output).score == 1.0
+    assert output.replies[0].text == "[math.factorial(number=5)]"
+    system = model.requests[0][0]["content"]
+    # BFCL formats the docs with str(): Python reprs, Gorilla types, the language hint
+    assert "Here is a list of functions in JSON format that you can invoke.\n[{'name': 'math.factorial'" in system
+    assert "'type': 'dict'" in system and system.endswith("}]\n\n")
+
+
+def test_prompt_python_java_typed_literals_become_bfcls_strings(
+    bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]
+) -> None:
+    entry = bfcl_entries["java"][0]
+    calls = ground_truth_calls(entry)
+    text = "[" + ", ".join(
+        f"{call.name}(" + ", ".join(f"{key}={value}" for key, value in call.arguments.items()) + ")" for call in calls
+    ) + "]"
+    model = ScriptedBenchmarkModel([f"<think>ok</think>{text}"], mode=EndpointMode.PROMPT_PYTHON)
+    output = asyncio.run(bfcl.run_entry(entry, model))
+    assert output.replies[0].tool_calls and output.replies[0].parse_error is None
+    assert all(isinstance(value, str) for call in output.replies[0].tool_calls for value in call.arguments.values())
     assert bfcl.score(entry, output).score == 1.0
 
 
