@@ -34,7 +34,7 @@ from looptool.benchmarks.bfcl.categories import ALIASES, ALL, is_multi_turn, sum
 from looptool.benchmarks.bfcl.decode import decode_prompt_reply, strip_think
 from looptool.benchmarks.bfcl.prompting import ADDITIONAL_FUNCTION_PROMPT
 from looptool.benchmarks.bfcl.worker_client import BfclWorker, shared_worker
-from looptool.benchmarks.runner.chat import openai_messages
+from looptool.benchmarks.runner.chat import render_request
 from looptool.schema import Message, Role, ToolCall, ToolSpec, load_tool_spec
 
 MAXIMUM_STEP_LIMIT = 20
@@ -187,7 +187,8 @@ class BfclV3(Benchmark):
         if mode is EndpointMode.PROMPT_PYTHON:
             return await self.decode_prompt(await model.chat_raw(prompt), entry.payload.get("language", "Python"))
         if mode is EndpointMode.FUNCTION_CALLING:
-            return names.restore(await model.chat_raw(openai_messages(history), tools or None))
+            rendered = render_request(EndpointMode.FUNCTION_CALLING, history, []).messages
+            return names.restore(await model.chat_raw(rendered, tools or None))
         return await model.chat(history, specs)
 
     async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
