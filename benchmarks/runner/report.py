@@ -16,7 +16,9 @@ from looptool.benchmarks.runner.engine import CellResult
 from looptool.jsonl import write_json_atomic, write_text_atomic
 from looptool.logs import console
 
-CSV_COLUMNS = ["model", "mode", "checkpoint", "benchmark", "variant", "kind", "name", "parent", "score", "count"]
+CSV_COLUMNS = [
+    "model", "mode", "checkpoint", "benchmark", "variant", "kind", "name", "label", "headline", "parent", "score", "count",
+]
 
 
 class CellReport(BaseModel):
@@ -75,7 +77,38 @@ def _label(row: SummaryRow, parents: dict[tuple[str, str], str | None]) -> str:
     elif parent is not None:
         depth += 1
     name = f"{row.name} ({row.variant})" if row.variant else row.name
+    if row.label:
+        name = f"{name} = {row.label}"
     return "  " * depth + name
+
+
+def headline_tables(reports: Sequence[CellReport]) -> list[Table]:
+    """Per benchmark, one line per model+mode with the headline columns, as the public
+    leaderboard or the paper shows them (BFCL: Overall, Non-Live AST, Live, Multi Turn,
+    Relevance, Irrelevance)."""
+    built: list[Table] = []
+    for benchmark in dict.fromkeys(report.benchmark for report in reports):
+        cells = [report for report in reports if report.benchmark == benchmark]
+        columns: dict[tuple[str, str], str] = {}
+        for report in cells:
+            for row in report.rows:
+                if row.headline:
+                    columns.setdefault(_row_key(row), row.label or row.name)
+        if not columns:
+            continue
+        table = Table(title=f"{benchmark}: leaderboard columns (accuracy %)")
+        table.add_column("model [mode]")
+        for (variant, _), label in columns.items():
+            table.add_column(escape(f"{label} ({variant})" if variant else label), justify="right")
+        for report in cells:
+            values = []
+            for key in columns:
+                match = next((row for row in report.rows if _row_key(row) == key), None)
+                values.append(f"{100 * match.score:.2f}" if match else "-")
+            suffix = "" if report.complete else " (partial)"
+            table.add_row(escape(report.column + suffix), *values)
+        built.append(table)
+    return built
 
 
 def tables(reports: Sequence[CellReport]) -> list[Table]:
@@ -106,7 +139,7 @@ def tables(reports: Sequence[CellReport]) -> list[Table]:
 
 
 def print_tables(reports: Sequence[CellReport]) -> None:
-    for table in tables(reports):
+    for table in [*tables(reports), *headline_tables(reports)]:
         console.print(table)
 
 
@@ -121,7 +154,7 @@ def write_results(run_dir: Path, reports: Sequence[CellReport], *, chart: bool =
         for row in report.rows:
             writer.writerow(
                 [report.model, report.mode, report.checkpoint or "", report.benchmark, row.variant,
-                 row.kind, row.name, row.parent or "", f"{row.score:.6f}", row.count]
+                 row.kind, row.name, row.label, int(row.headline), row.parent or "", f"{row.score:.6f}", row.count]
             )
     write_text_atomic(written[1], buffer.getvalue())
     if chart and any(report.rows for report in reports):

@@ -103,7 +103,20 @@ def test_bfcl_overall_follows_the_leaderboard_formula() -> None:
     assert summary.row("non_live").score == pytest.approx(non_live)  # type: ignore[union-attr]
     assert summary.row("live").score == pytest.approx(live)  # type: ignore[union-attr]
     assert summary.overall() == pytest.approx((non_live + live + multi_turn) / 3)
-    assert [row.name for row in summary.rows[:3]] == ["overall", "non_live", "non_live_simple"]
+    # the leaderboard's (and the paper's) columns: Non-Live AST excludes irrelevance
+    non_live_ast = (simple + 0.5 + 0.5 + 0.5) / 4
+    assert summary.row("non_live_ast").score == pytest.approx(non_live_ast)  # type: ignore[union-attr]
+    assert summary.row("relevance_detection").score == 1.0  # type: ignore[union-attr]
+    irrelevance = (0.75 + 1.0) / 2  # unweighted: irrelevance 3/4, live_irrelevance 1/1
+    assert summary.row("irrelevance_detection").score == pytest.approx(irrelevance)  # type: ignore[union-attr]
+    assert summary.row("live_ast").score == pytest.approx(3 / 12)  # type: ignore[union-attr]
+    headline = [(row.name, row.label) for row in summary.rows if row.headline]
+    assert headline == [
+        ("overall", "Overall Acc"), ("non_live_ast", "Non-Live AST Acc"), ("live", "Live Acc"),
+        ("multi_turn", "Multi Turn Acc"), ("relevance_detection", "Relevance Detection"),
+        ("irrelevance_detection", "Irrelevance Detection"),
+    ]
+    assert summary.row("non_live").label == "Non-Live Overall Acc"  # type: ignore[union-attr]
 
 
 def test_partial_runs_report_no_overall() -> None:
@@ -146,3 +159,19 @@ def test_api_key_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         model.api_key()
     monkeypatch.setenv("LOOPTOOL_TEST_KEY", "secret")
     assert model.api_key() == "secret"
+
+
+def test_reports_show_the_leaderboard_columns_per_model() -> None:
+    from looptool.benchmarks.runner.report import CellReport, headline_tables
+
+    results = {name: (1, 2) for name in [*NON_LIVE, *LIVE, *MULTI_TURN]}
+    scores = [score for name, (right, total) in results.items() for score in _scores(name, right, total)]
+    rows = summarize_scores("bfcl_v3", scores).rows
+    report = CellReport(model="m", mode="prompt_python", benchmark="bfcl_v3", complete=True, entries=1,
+                        outputs=1, failed=0, requests=1, wall_s=0.0, rows=rows)
+    (table,) = headline_tables([report])
+    assert [column.header for column in table.columns] == [
+        "model [mode]", "Overall Acc", "Non-Live AST Acc", "Live Acc", "Multi Turn Acc",
+        "Relevance Detection", "Irrelevance Detection",
+    ]
+    assert list(table.columns[2].cells) == ["50.00"]
