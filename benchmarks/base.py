@@ -219,6 +219,8 @@ class SummaryRow(BaseModel):
     ``kind``: ``category`` (a data category), ``group`` (an aggregate such as BFCL's
     ``live``), or ``overall``. ``parent`` names the group a row rolls into (layout only).
     ``variant`` tells scoring variants apart ("" when the benchmark has one).
+    ``label`` is the column's name on the public leaderboard or in the paper (e.g. BFCL's
+    "Non-Live AST Acc"); ``headline`` rows form the short table a user puts next to them.
     Scores are fractions in [0, 1]; reports print them as percentages.
     """
 
@@ -230,6 +232,8 @@ class SummaryRow(BaseModel):
     count: int = 0
     parent: str | None = None
     variant: str = ""
+    label: str = ""
+    headline: bool = False
 
 
 class BenchmarkSummary(BaseModel):
