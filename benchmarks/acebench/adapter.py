@@ -36,8 +36,10 @@ from looptool.benchmarks.acebench.episodes import (
     run_multi_step,
     run_multi_turn,
     run_prompt_record,
+    user_sim_prompt,
 )
 from looptool.benchmarks.acebench.paths import derived_state_file, resolve_data_dir
+from looptool.benchmarks.acebench.prompts import UpstreamPrompts, load_upstream_prompts
 from looptool.benchmarks.acebench.scoring import ItemScore, score_agent_item, score_prompt_item
 from looptool.benchmarks.acebench.summary import summarize_scores
 from looptool.benchmarks.base import (
@@ -93,7 +95,7 @@ class AceBench(Benchmark):
     """ACEBench (Chen et al., 2025): normal, special and agent tool-use categories."""
 
     name = "acebench"
-    version = "1"
+    version = "2"
     Options = AceBenchOptions
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
@@ -129,6 +131,11 @@ class AceBench(Benchmark):
 
     def _root(self) -> Path:
         return resolve_data_dir(self.settings.data_dir)
+
+    @property
+    def prompts(self) -> UpstreamPrompts:
+        """Upstream's prompt constants from ``<acebench>/prompts/upstream_prompts.json``."""
+        return load_upstream_prompts(self._root())
 
     def load(self, categories: list[str], limit: int | None = None) -> list[EvalEntry]:
         root = self._root()
@@ -175,7 +182,7 @@ class AceBench(Benchmark):
                 from looptool.agents.chat_models import make_chat_model
 
                 chat_model = self._user_models[key] = make_chat_model(settings, role_name="user_sim")
-        return LLMUser(chat_model, item.language, item.agent.question)
+        return LLMUser(chat_model, user_sim_prompt(self.prompts, item.language, item.agent), item.language)
 
     async def run_entry(self, entry: EvalEntry, model: ChatModel) -> EntryOutput:
         item = self.item_of(entry)
@@ -193,6 +200,7 @@ class AceBench(Benchmark):
             if item.stem == "agent_multi_turn":
                 episode = await run_multi_turn(
                     model,
+                    self.prompts,
                     self._user_for(model, item),
                     environment,
                     item.language,
@@ -203,6 +211,7 @@ class AceBench(Benchmark):
             else:
                 episode = await run_multi_step(
                     model,
+                    self.prompts,
                     environment,
                     item.language,
                     item.agent,
@@ -215,7 +224,7 @@ class AceBench(Benchmark):
         else:
             for turn in item.turns:
                 reply = await run_prompt_record(
-                    model, item.language, turn.record, special=item.kind is Kind.SPECIAL, function_calling=function_calling
+                    model, self.prompts, item.language, turn.record, special=item.kind is Kind.SPECIAL, function_calling=function_calling
                 )
                 output.turns.append(TurnOutput(replies=[reply]))
         output.requests = len(output.replies)

@@ -24,10 +24,14 @@ from looptool.benchmarks.acebench.prompts import (
     FINISH,
     NO_QUESTIONS,
     USER_OPENING,
+    UpstreamPrompts,
     agent_system_prompt,
     agent_user_message,
     normal_messages,
-    user_sim_system_prompt,
+    upstream_agent_system_prompt,
+    upstream_agent_user_message,
+    upstream_normal_messages,
+    upstream_user_sim_prompt,
 )
 from looptool.benchmarks.acebench.tools import openai_tools
 from looptool.benchmarks.base import ChatModel, ModelReply
@@ -38,20 +42,26 @@ _BRACKETS = re.compile(r"\[.*\]", re.DOTALL)
 
 
 async def run_prompt_record(
-    model: ChatModel, language: str, record: PromptRecord, *, special: bool, function_calling: bool
+    model: ChatModel,
+    prompts: UpstreamPrompts,
+    language: str,
+    record: PromptRecord,
+    *,
+    special: bool,
+    function_calling: bool,
 ) -> ModelReply:
-    """One request for a normal or special record."""
-    messages = normal_messages(
-        language,
-        question=record.question,
-        functions=record.function,
-        time=record.time,
-        profile=record.profile,
-        special=special,
-        call_format=not function_calling,
+    """One request for a normal or special record: upstream's prompt in prompt modes."""
+    if function_calling:
+        messages = normal_messages(
+            language, question=record.question, functions=record.function, time=record.time,
+            profile=record.profile, special=special,
+        )
+        return await model.chat_raw(messages, openai_tools(record.function))
+    messages = upstream_normal_messages(
+        prompts, language, question=record.question, functions=record.function, time=record.time,
+        profile=record.profile, special=special,
     )
-    tools = openai_tools(record.function) if function_calling else None
-    return await model.chat_raw(messages, tools)
+    return await model.chat_raw(messages, None)
 
 
 class SimulatedUser(Protocol):
@@ -74,12 +84,12 @@ class LLMUser:
     with today?" as upstream does.
     """
 
-    def __init__(self, chat_model: Any, language: str, instruction: str, *, role: str = "user_sim") -> None:
+    def __init__(self, chat_model: Any, system_prompt: str, language: str, *, role: str = "user_sim") -> None:
         from looptool.agents.role_call import RoleBinding
 
         self.binding = RoleBinding(model=chat_model, role=role)
         self.messages: list[dict[str, str]] = [
-            {"role": "system", "content": user_sim_system_prompt(language, instruction)},
+            {"role": "system", "content": system_prompt},
             {"role": "user", "content": USER_OPENING.get(language, USER_OPENING["en"])},
         ]
 
@@ -136,21 +146,33 @@ def _agent_step(reply: ModelReply, function_calling: bool) -> _AgentStep:
 
 
 async def _agent_reply(
-    model: ChatModel, language: str, record: AgentRecord, history: list[str], *, multi_step: bool, function_calling: bool
+    model: ChatModel,
+    prompts: UpstreamPrompts,
+    language: str,
+    record: AgentRecord,
+    history: list[str],
+    *,
+    multi_step: bool,
+    function_calling: bool,
 ) -> ModelReply:
-    system = agent_system_prompt(
-        language, record.involved_classes, multi_step=multi_step, function_calling=function_calling
-    )
-    functions = None if function_calling else record.function
-    messages = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": agent_user_message(language, functions, history)},
-    ]
+    if function_calling:
+        system = agent_system_prompt(prompts, language, record.involved_classes, multi_step=multi_step)
+        user = agent_user_message(language, history)
+    else:
+        system = upstream_agent_system_prompt(prompts, language, record.involved_classes, multi_step=multi_step)
+        user = upstream_agent_user_message(prompts, language, record.function, history, multi_step=multi_step)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return await model.chat_raw(messages, openai_tools(record.function) if function_calling else None)
+
+
+def user_sim_prompt(prompts: UpstreamPrompts, language: str, record: AgentRecord) -> str:
+    """The simulated user's system prompt: upstream's, with the record's instruction."""
+    return upstream_user_sim_prompt(prompts, language, record.involved_classes, record.question)
 
 
 async def run_multi_turn(
     model: ChatModel,
+    prompts: UpstreamPrompts,
     user: SimulatedUser,
     environment: AceEnvironment,
     language: str,
@@ -165,7 +187,7 @@ async def run_multi_turn(
     episode.history.append(f"user: {first}")
     clean_execution = False
     while len(episode.history) < max_messages:
-        reply = await _agent_reply(model, language, record, episode.history, multi_step=False, function_calling=function_calling)
+        reply = await _agent_reply(model, prompts, language, record, episode.history, multi_step=False, function_calling=function_calling)
         episode.replies.append(reply)
         if reply.error:
             episode.error, episode.stop_reason = reply.error, "model_error"
@@ -195,6 +217,7 @@ async def run_multi_turn(
 
 async def run_multi_step(
     model: ChatModel,
+    prompts: UpstreamPrompts,
     environment: AceEnvironment,
     language: str,
     record: AgentRecord,
@@ -206,7 +229,7 @@ async def run_multi_step(
     episode = Episode(history=[f"user: {record.question}"])
     executed = False
     while len(episode.history) < max_messages:
-        reply = await _agent_reply(model, language, record, episode.history, multi_step=True, function_calling=function_calling)
+        reply = await _agent_reply(model, prompts, language, record, episode.history, multi_step=True, function_calling=function_calling)
         episode.replies.append(reply)
         if reply.error:
             episode.error, episode.stop_reason = reply.error, "model_error"

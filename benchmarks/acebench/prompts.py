@@ -1,29 +1,122 @@
-"""The prompts ACEBench's reference harness uses (README §5), in English and Chinese.
+"""The prompts of ACEBench's reference harness, in English and Chinese.
 
-The upstream templates are not part of the data copy; these follow their described content:
-the call format ``[ApiName(key1='value1', ...)]``, the time or profile block, the role list,
-the API list as Python ``str()`` of the record's ``function`` list, the special-category
-sentences, and the agent rules and domain policies.
+Prompt modes use **upstream's prompt constants verbatim** (:class:`UpstreamPrompts`, read from
+``<acebench>/prompts/upstream_prompts.json``: every string constant of upstream's inference
+files at the data's commit, byte for byte) and assemble them as upstream does (that folder's
+README): the normal / preference / special system prompt with ``{time}`` or ``{profile}`` and
+``{function}`` = Python ``str()`` of the record's ``function`` list, the user prompt with the
+dialogue; the agent system prompt followed by the travel or phone policy; the simulated
+user's prompt with the record's instruction. Function-calling mode has no upstream prompt:
+its rules below (``*_FC_*``, ``call_format=False``) are ours.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from string import Template
 from typing import Any
 
-CALL_RULES_EN = """You are an AI assistant that calls APIs to fulfil the user's request.
-Based on the conversation history, output the API call(s) of the next step in the format
-[ApiName(key1='value1', key2='value2', ...)]
-Several calls go comma-separated inside one pair of brackets, e.g. [ApiA(a=1), ApiB(b='x')].
-Do not output anything else. Omit parameters the user did not mention. Copy values from the
-user's text unless a format is specified. A call without parameters is written [ApiName()]."""
+UPSTREAM_COMMIT = "56dd66cf6439b0d9655ee1b353e4cd745c6f664e"
+"""The upstream commit of the data copy; the prompt file must come from the same commit."""
 
-CALL_RULES_ZH = """你是一个调用API完成用户需求的AI助手。
-根据对话历史，以如下格式输出下一步要调用的API：
-[ApiName(key1='value1', key2='value2', ...)]
-多个调用用逗号分隔放在同一对方括号中，例如 [ApiA(a=1), ApiB(b='x')]。
-不要输出任何其他内容。用户没有提到的参数不要填写。除非指定了格式，参数值照抄用户的原话。
-没有参数的调用写作 [ApiName()]。"""
+PROMPT_FILES = {
+    "prompt": "model_inference/prompt_{language}.py",
+    "multi_turn_agent": "model_inference/multi_turn/common_agent.py",
+    "multi_turn_user": "model_inference/multi_turn/APIModel_user.py",
+    "multi_step_agent": "model_inference/multi_step/common_agent_step.py",
+}
+
+
+class UpstreamPromptsError(FileNotFoundError):
+    """The upstream prompt file is missing, from another commit, or lacks a constant."""
+
+
+@dataclass(frozen=True)
+class UpstreamPrompts:
+    """Upstream's prompt constants (``upstream_prompts.json``), looked up by file and name."""
+
+    path: Path
+    files: dict[str, dict[str, str]]
+
+    def get(self, kind: str, name: str, language: str) -> str:
+        file = PROMPT_FILES[kind].format(language=language)
+        constant = f"{name}_{language.upper()}"
+        try:
+            return self.files[file][constant]
+        except KeyError:
+            raise UpstreamPromptsError(f"{self.path} has no constant {constant} of {file}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def load_upstream_prompts(root: Path) -> UpstreamPrompts:
+    """Read ``<root>/prompts/upstream_prompts.json`` (checked to be from :data:`UPSTREAM_COMMIT`)."""
+    path = root / "prompts" / "upstream_prompts.json"
+    if not path.is_file():
+        raise UpstreamPromptsError(
+            f"ACEBench upstream prompts not found: {path} does not exist (the ACEBench folder needs "
+            "prompts/upstream_prompts.json next to data/)"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("commit") != UPSTREAM_COMMIT:
+        raise UpstreamPromptsError(
+            f"{path} is from upstream commit {data.get('commit')!r}, the data from {UPSTREAM_COMMIT}"
+        )
+    files = {name: dict(entry["constants"]) for name, entry in data["files"].items()}
+    return UpstreamPrompts(path=path, files=files)
+
+
+def upstream_normal_messages(
+    prompts: UpstreamPrompts,
+    language: str,
+    *,
+    question: str,
+    functions: list[dict[str, Any]],
+    time: str = "",
+    profile: str | None = None,
+    special: bool = False,
+) -> list[dict[str, str]]:
+    """Upstream's system + user messages for one normal / preference / special record."""
+    function = python_repr_functions(functions)
+    if profile is not None:
+        system = prompts.get("prompt", "SYSTEM_PROMPT_FOR_PREFERENCE_DATA", language).format(
+            profile=profile, function=function
+        )
+    else:
+        name = "SYSTEM_PROMPT_FOR_SPECIAL_DATA" if special else "SYSTEM_PROMPT_FOR_NORMAL_DATA"
+        system = prompts.get("prompt", name, language).format(time=time, function=function)
+    user = prompts.get("prompt", "USER_PROMPT", language).format(question=question)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def upstream_agent_system_prompt(
+    prompts: UpstreamPrompts, language: str, involved_classes: list[str], *, multi_step: bool
+) -> str:
+    """Upstream's agent system prompt: multi_step's own text; multi_turn's text followed
+    directly by the travel or the phone (base) policy, chosen by the involved classes."""
+    if multi_step:
+        return prompts.get("multi_step_agent", "MULTI_TURN_AGENT_PROMPT_SYSTEM", language)
+    system = prompts.get("multi_turn_agent", "MULTI_TURN_AGENT_PROMPT_SYSTEM", language)
+    policy = "TRAVEL_PROMPT" if "Travel" in involved_classes else "BASE_PROMPT"
+    return system + prompts.get("prompt", policy, language)
+
+
+def upstream_agent_user_message(
+    prompts: UpstreamPrompts, language: str, functions: list[dict[str, Any]], history: list[str], *, multi_step: bool
+) -> str:
+    """Upstream's agent user message with the API list (``str()``) and the transcript."""
+    kind = "multi_step_agent" if multi_step else "multi_turn_agent"
+    template = prompts.get(kind, "MULTI_TURN_AGENT_PROMPT_USER", language)
+    return template.format(functions=functions, history="\n".join(history))
+
+
+def upstream_user_sim_prompt(prompts: UpstreamPrompts, language: str, involved_classes: list[str], instruction: str) -> str:
+    """Upstream's simulated-user system prompt (travel or phone) with the record's instruction."""
+    name = "SYSTEM_PROMPT_TRAVEL" if "Travel" in involved_classes else "SYSTEM_PROMPT_BASE"
+    return prompts.get("multi_turn_user", name, language).format(instruction=instruction)
+
 
 SPECIAL_RULES_EN = """If the request is clear and the APIs can solve it, output the call(s) as above.
 Otherwise output exactly one of these sentences (check 1 before 2, and 2 before 3):
@@ -60,65 +153,22 @@ def normal_messages(
     time: str = "",
     profile: str | None = None,
     special: bool = False,
-    call_format: bool = True,
 ) -> list[dict[str, str]]:
-    """System + user messages for one normal/special record.
-
-    ``call_format=False`` (function-calling mode) drops the text-call rules and the API list:
-    the tools travel as OpenAI ``tools`` instead.
-    """
+    """Function-calling mode's system + user messages for one normal/special record (ours:
+    upstream has no function-calling prompt): the special-case sentences, the time or
+    profile and the role list; the tools travel as OpenAI ``tools``."""
     zh = language == "zh"
-    rules = CALL_RULES_ZH if zh else CALL_RULES_EN
+    rules = "以工具调用的方式调用下一步的API。" if zh else "Call the API(s) of the next step as tools."
     if special:
         rules += "\n\n" + (SPECIAL_RULES_ZH if zh else SPECIAL_RULES_EN)
-    if not call_format:
-        rules = (
-            "Call the API(s) of the next step as tools."
-            if not zh
-            else "以工具调用的方式调用下一步的API。"
-        ) + ("\n\n" + (SPECIAL_RULES_ZH if zh else SPECIAL_RULES_EN) if special else "")
     context = f"{PROFILE_HEADER[language]}\n{profile}" if profile is not None else time
     system = SYSTEM_TEMPLATE.substitute(
-        rules=rules,
-        context=context,
-        roles=ROLES_ZH if zh else ROLES_EN,
-        api_header=API_HEADER[language] if call_format else "",
-        functions=python_repr_functions(functions) if call_format else "",
+        rules=rules, context=context, roles=ROLES_ZH if zh else ROLES_EN, api_header="", functions=""
     ).strip()
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": HISTORY_HEADER[language] + question},
     ]
-
-
-AGENT_RULES_EN = """You are an AI assistant with access to a set of APIs. To call APIs, output only
-[ApiName(key1='value1', key2='value2', ...)] with no other text. If information is missing,
-ask the user instead of calling an API."""
-AGENT_RULES_ZH = """你是一个可以调用API的AI助手。调用API时只输出
-[ApiName(key1='value1', key2='value2', ...)]，不要输出其他文字。如果缺少信息，请向用户询问，而不是调用API。"""
-
-MULTI_STEP_RULES_EN = """You are an AI assistant with access to a set of APIs. Solve the task step by
-step, generally one API call at a time, in the format [ApiName(key1='value1', ...)] with no
-other text. There is no user to ask: use the information you have. When the task is done,
-output "finish conversation"."""
-MULTI_STEP_RULES_ZH = """你是一个可以调用API的AI助手。请一步一步完成任务，一般每次调用一个API，
-格式为 [ApiName(key1='value1', ...)]，不要输出其他文字。没有用户可以询问，请利用已知信息。
-任务完成后输出 "finish conversation"。"""
-
-TRAVEL_POLICY_EN = """Travel policy. The current time is 2024-07-15 08:00. Before booking, modifying or
-cancelling, confirm the details with the user. Look up the user's details before booking.
-Free checked bags: regular members 1 (economy) / 2 (business), silver 2 / 3, gold 3 / 3;
-every extra bag costs 50. Cancellation: full refund if the airline cancelled the flight or
-more than 24 hours before departure, otherwise a 10% fee; refunds go to cash."""
-TRAVEL_POLICY_ZH = """旅行政策。当前时间是2024-07-15 08:00。预订、改签或取消前先与用户确认细节，预订前先查询用户信息。
-免费托运行李：普通会员 经济舱1件/商务舱2件，银卡 2/3，金卡 3/3；每件超额行李50元。
-取消：航空公司取消航班或起飞前24小时以上全额退款，否则收取10%手续费；退款退到现金。"""
-
-PHONE_POLICY_EN = """Phone policy. The current time is 2024-06-11 16:00. Log in to the device before viewing
-or deleting messages or adding reminders; turn on Wi-Fi before sending messages or using the
-food platform. When the message inbox is full, ask the user which message to delete."""
-PHONE_POLICY_ZH = """手机使用规范。当前时间是2024-06-11 16:00。查看或删除短信、添加提醒前先登录设备；
-发送短信或使用外卖平台前先打开wifi。短信容量已满时，询问用户删除哪条短信。"""
 
 
 AGENT_RULES_FC_EN = """You are an AI assistant with access to a set of APIs, offered as tools. Call them
@@ -132,52 +182,21 @@ MULTI_STEP_RULES_FC_ZH = """你是一个可以调用API的AI助手，API以工�
 
 
 def agent_system_prompt(
-    language: str, involved_classes: list[str], *, multi_step: bool, function_calling: bool = False
+    prompts: UpstreamPrompts, language: str, involved_classes: list[str], *, multi_step: bool
 ) -> str:
-    """The agent's rules (plus the travel/phone policy in multi_turn). In function-calling
-    mode the text-call format is replaced by a request to use tool calls."""
+    """Function-calling mode's agent system prompt: our tool-call rules, then (multi_turn)
+    upstream's travel or phone policy verbatim."""
     zh = language == "zh"
     if multi_step:
-        if function_calling:
-            rules = MULTI_STEP_RULES_FC_ZH if zh else MULTI_STEP_RULES_FC_EN
-        else:
-            rules = MULTI_STEP_RULES_ZH if zh else MULTI_STEP_RULES_EN
-    elif function_calling:
-        rules = AGENT_RULES_FC_ZH if zh else AGENT_RULES_FC_EN
-    else:
-        rules = AGENT_RULES_ZH if zh else AGENT_RULES_EN
-    if multi_step:
-        return rules
-    parts = [rules]
-    if "Travel" in involved_classes:
-        parts.append(TRAVEL_POLICY_ZH if zh else TRAVEL_POLICY_EN)
-    if "BaseApi" in involved_classes:
-        parts.append(PHONE_POLICY_ZH if zh else PHONE_POLICY_EN)
-    return "\n\n".join(parts)
+        return MULTI_STEP_RULES_FC_ZH if zh else MULTI_STEP_RULES_FC_EN
+    policy = prompts.get("prompt", "TRAVEL_PROMPT" if "Travel" in involved_classes else "BASE_PROMPT", language)
+    return (AGENT_RULES_FC_ZH if zh else AGENT_RULES_FC_EN) + "\n\n" + policy
 
 
-def agent_user_message(language: str, functions: list[dict[str, Any]] | None, history: list[str]) -> str:
-    """The agent's user message: the API list (prompt modes) and the transcript so far."""
-    head = f"{API_HEADER[language]}\n {python_repr_functions(functions)}\n\n" if functions is not None else ""
-    return head + HISTORY_HEADER[language] + "\n".join(history)
+def agent_user_message(language: str, history: list[str]) -> str:
+    """Function-calling mode's agent user message: the transcript so far."""
+    return HISTORY_HEADER[language] + "\n".join(history)
 
-
-USER_SIM_EN = """You are a user talking to an AI assistant. Follow this instruction:
-Instruction: $instruction
-
-Rules:
-- Write one line per message, as the user; never play the assistant.
-- Reveal information step by step, only when the assistant asks for it.
-- Do not invent facts that the instruction does not give.
-- When your goal is reached, reply with "finish conversation"."""
-USER_SIM_ZH = """你是一个正在与AI助手对话的用户。请按照以下指示行动：
-指示：$instruction
-
-规则：
-- 每条消息只写一行，以用户身份发言；不要扮演助手。
-- 只有在助手询问时才逐步提供信息。
-- 不要编造指示中没有的信息。
-- 目标达成后，回复 "finish conversation"。"""
 
 USER_OPENING = {"en": "Is there anything you need help with today?", "zh": "今天有什么需要帮助的吗？"}
 FINISH = "finish conversation"
@@ -185,8 +204,3 @@ NO_QUESTIONS = {
     "en": "Please do not ask me any questions, use the known conditions to solve the problem",
     "zh": "请不要向我提问，利用已知条件解决问题",
 }
-
-
-def user_sim_system_prompt(language: str, instruction: str) -> str:
-    template = Template(USER_SIM_ZH if language == "zh" else USER_SIM_EN)
-    return template.substitute(instruction=instruction)
