@@ -160,15 +160,24 @@ def _sweep_command(args: argparse.Namespace) -> int:
         results.extend(_run(plan_cells(settings, settings.models), run.path))
     for checkpoint in settings.checkpoints:
         plan_cells(settings, [])  # validate before starting a server
+        for mode, names in checkpoint.mode_benchmarks.items():
+            unknown = [name for name in names if name not in settings.benchmarks]
+            if unknown:
+                raise UserError(
+                    f"checkpoint {checkpoint.label!r}: mode_benchmarks.{mode.value} names {unknown}, "
+                    f"which are not in eval.benchmarks {settings.benchmarks}"
+                )
         with _served(checkpoint, config, run.path) as base_url:
-            endpoints = [
-                ModelEndpoint(
+            for mode in checkpoint.modes:
+                endpoint = ModelEndpoint(
                     label=checkpoint.label, base_url=base_url, model=config.model.served_name, mode=mode,
                     sampling=checkpoint.sampling, concurrency=checkpoint.concurrency, timeout_s=checkpoint.timeout_s,
                 )
-                for mode in checkpoint.modes
-            ]
-            results.extend(_run(plan_cells(settings, endpoints, checkpoint=checkpoint.path), run.path))
+                names = checkpoint.benchmarks_for(mode, settings.benchmarks)
+                chosen = settings.model_copy(
+                    update={"benchmarks": names, "categories": {k: v for k, v in settings.categories.items() if k in names}}
+                )
+                results.extend(_run(plan_cells(chosen, [endpoint], checkpoint=checkpoint.path), run.path))
     return _finish(run.path, results, settings.chart)
 
 

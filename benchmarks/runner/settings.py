@@ -19,10 +19,30 @@ class CheckpointSpec(BaseModel):
 
     label: str = Field(description="name in reports, e.g. 'policy@iter2'")
     path: str = Field(description="model folder (safetensors) or 'embedded'")
-    modes: list[EndpointMode] = Field(default_factory=lambda: [EndpointMode.PROMPT_HERMES])
+    modes: list[EndpointMode] = Field(default_factory=lambda: [EndpointMode.PROMPT_PYTHON])
+    mode_benchmarks: dict[EndpointMode, list[str]] = Field(
+        default_factory=dict,
+        description="per mode, the benchmarks to run in it (default: every eval.benchmarks one), e.g. "
+        "{function_calling: [bfcl_v3]} when ACEBench should only run with its upstream prompt",
+    )
     sampling: SamplingSettings = Field(default_factory=default_eval_sampling)
     concurrency: int = Field(default=8, ge=1, le=1024)
     timeout_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _modes_known(self) -> CheckpointSpec:
+        extra = set(self.mode_benchmarks) - set(self.modes)
+        if extra:
+            raise ValueError(
+                f"checkpoint {self.label!r}: mode_benchmarks names mode(s) {sorted(m.value for m in extra)} "
+                f"that are not in its modes {[m.value for m in self.modes]}"
+            )
+        return self
+
+    def benchmarks_for(self, mode: EndpointMode, benchmarks: list[str]) -> list[str]:
+        """The benchmarks this checkpoint runs in ``mode`` (in ``eval.benchmarks`` order)."""
+        chosen = self.mode_benchmarks.get(mode)
+        return list(benchmarks) if chosen is None else [name for name in benchmarks if name in chosen]
 
 
 class EvalSettings(BaseModel):

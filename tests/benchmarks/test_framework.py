@@ -175,3 +175,18 @@ def test_reports_show_the_leaderboard_columns_per_model() -> None:
         "Relevance Detection", "Irrelevance Detection",
     ]
     assert list(table.columns[2].cells) == ["50.00"]
+
+
+def test_a_checkpoint_runs_only_the_benchmarks_listed_for_a_mode() -> None:
+    from pydantic import ValidationError
+
+    from looptool.benchmarks.runner.settings import CheckpointSpec
+
+    spec = CheckpointSpec(
+        label="c", path="embedded", modes=["function_calling", "prompt_python"],
+        mode_benchmarks={"function_calling": ["bfcl_v3"]},
+    )
+    assert spec.benchmarks_for(EndpointMode.FUNCTION_CALLING, ["bfcl_v3", "acebench"]) == ["bfcl_v3"]
+    assert spec.benchmarks_for(EndpointMode.PROMPT_PYTHON, ["bfcl_v3", "acebench"]) == ["bfcl_v3", "acebench"]
+    with pytest.raises(ValidationError, match="not in its modes"):
+        CheckpointSpec(label="c", path="embedded", modes=["prompt_python"], mode_benchmarks={"function_calling": []})

@@ -215,7 +215,7 @@ def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: 
     assert [(c["model"], c["mode"], c["checkpoint"]) for c in cells] == [
         ("base", "prompt_hermes", "embedded"),
         ("base", "function_calling", "embedded"),
-        ("iter1", "prompt_hermes", str(checkpoint)),
+        ("iter1", "prompt_python", str(checkpoint)),  # the default mode: BFCL's published prompt handler
     ]
     missing = tmp_path / "missing.yaml"
     missing.write_text(yaml.safe_dump({"eval": {"checkpoints": [{"label": "x", "path": str(tmp_path / "nope")}]}}))
