@@ -302,8 +302,9 @@ class BenchmarkOptions(BaseModel):
 class Benchmark(ABC):
     """A benchmark adapter: a fixed pipeline with hooks (see the module docstring).
 
-    Subclasses set ``name`` (registry key), ``version`` (bump when scoring changes, so stored
-    scores are recomputed) and ``Options``. Methods must be safe to call from the runner's
+    Subclasses set ``name`` (registry key), ``version`` (bump when prompts or decoding change:
+    it is part of a cell's identity, so outputs of another version are never mixed in) and
+    ``Options``. Methods must be safe to call from the runner's
     event loop: ``run_entry`` is awaited concurrently for many entries (keep per-entry state
     local, e.g. a fresh tool backend per entry); the others are called synchronously.
     """
@@ -311,6 +312,9 @@ class Benchmark(ABC):
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     Options: ClassVar[type[BenchmarkOptions]] = BenchmarkOptions
+    output_neutral_options: ClassVar[frozenset[str]] = frozenset()
+    """Options that never change what the model outputs (where the data lives, how outputs
+    are scored): left out of a cell's identity, so changing them reuses stored outputs."""
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
         if isinstance(options, BenchmarkOptions):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,16 +15,19 @@ from looptool.benchmarks.runner.engine import (
     CellPlan,
     CellResult,
     EvalAborted,
+    failed_results,
     plan_cells,
     rescore,
     run_plans,
 )
+from looptool.benchmarks.runner.lock import RunFolderLock
 from looptool.benchmarks.runner.report import cell_reports, print_tables, write_results
 from looptool.benchmarks.runner.settings import CheckpointSpec, EvalSettings
-from looptool.commands import add_config_arguments, start_run
+from looptool.commands import add_config_arguments, config_from_args
 from looptool.config import LoopToolConfig
 from looptool.errors import UserError
 from looptool.logs import setup_logging
+from looptool.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.set_defaults(handler=_sweep_command)
 
     again = subparsers.add_parser(
-        "rescore", help="re-score a finished or partial eval/sweep folder from its stored outputs"
+        "rescore",
+        help="re-score a finished or partial eval/sweep folder from its stored outputs",
+        description="Recompute every cell's scores, summary and the run's reports (results.json, results.csv, "
+        "chart.png) from the stored outputs.jsonl only: no model is queried, so it works with the servers "
+        "gone, e.g. after a scorer change. Cells keep the settings they were produced with.",
     )
     again.add_argument("run_dir", help="the eval/sweep run folder")
     again.add_argument("--no-chart", action="store_true")
@@ -114,6 +122,19 @@ def _finish(run_dir: Path, results: list[CellResult], chart: bool) -> int:
     print_tables(reports)
     paths = write_results(run_dir, reports, chart=chart)
     log.info("results: %s", ", ".join(str(path) for path in paths))
+    failed = [result for result in results if result.errors and not result.manifest.complete]
+    for result in failed:
+        endpoint = result.plan.endpoint
+        if result.plan.checkpoint is not None:
+            fix = (f"see the server log {run_dir}/vllm-*.log for checkpoint {endpoint.display_name!r} "
+                   "(folder, serve section: device, max_model_len, kv_cache_gib)")
+        else:
+            fix = (f"make {endpoint.base_url} serve model {endpoint.model!r} (start the server, or correct "
+                   "base_url/model in eval.models)")
+        log.error(
+            "FAILED %s [%s] / %s: %s -- fix: %s, then rerun with --out %s (stored outputs are kept)",
+            endpoint.display_name, endpoint.mode.value, result.plan.benchmark, result.errors[0][:300], fix, run_dir,
+        )
     incomplete = [f"{r.model} [{r.mode}] / {r.benchmark}" for r in reports if not r.complete]
     if incomplete:
         log.warning("incomplete cells (rerun with --out %s to retry): %s", run_dir, "; ".join(incomplete))
@@ -121,18 +142,29 @@ def _finish(run_dir: Path, results: list[CellResult], chart: bool) -> int:
     return 0
 
 
-def _run(plans: list[CellPlan], run_dir: Path) -> list[CellResult]:
+def _run(plans: list[CellPlan], run_dir: Path, *, keep_going: bool = False) -> list[CellResult]:
     try:
-        return asyncio.run(run_plans(plans, run_dir))
+        return asyncio.run(run_plans(plans, run_dir, keep_going=keep_going))
     except (EndpointError, EvalAborted) as error:
         raise UserError(f"{error} (outputs stored so far are kept; rerun with --out {run_dir} to resume)") from None
+
+
+@contextmanager
+def _run_folder(args: argparse.Namespace, config: LoopToolConfig) -> Iterator[RunDir]:
+    """The run folder, created only after the recipe validated, locked while the run writes it."""
+    out = Path(args.out) if args.out else Path(config.run.root) / f"{config.run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with RunFolderLock(out):
+        run = RunDir.create(config, out)
+        setup_logging(config.run.log_level, run.log_file)
+        log.info("run folder %s", run.path, extra={"data": {"run_dir": str(run.path)}})
+        yield run
 
 
 # ---------------------------------------------------------------- commands
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    config, run = start_run(args, run_name="eval")
+    config = config_from_args(args, run_name="eval")
     settings = _settings(config)
     update: dict[str, object] = {}
     if args.benchmark:
@@ -144,52 +176,85 @@ def _eval_command(args: argparse.Namespace) -> int:
         update["limit"] = args.limit
     settings = settings.model_copy(update=update)
     endpoint = _endpoint_from_args(args, settings)
-    plans = plan_cells(settings, [endpoint])
-    return _finish(run.path, _run(plans, run.path), settings.chart)
+    plans = plan_cells(settings, [endpoint])  # every problem is reported before a folder is made
+    with _run_folder(args, config) as run:
+        return _finish(run.path, _run(plans, run.path), settings.chart)
+
+
+def _checkpoint_settings(settings: EvalSettings, checkpoint: CheckpointSpec, mode: EndpointMode) -> EvalSettings:
+    names = checkpoint.benchmarks_for(mode, settings.benchmarks)
+    categories = {name: value for name, value in settings.categories.items() if name in names}
+    return settings.model_copy(update={"benchmarks": names, "categories": categories})
+
+
+def _validate_checkpoint(settings: EvalSettings, checkpoint: CheckpointSpec) -> None:
+    for mode, names in checkpoint.mode_benchmarks.items():
+        unknown = [name for name in names if name not in settings.benchmarks]
+        if unknown:
+            raise UserError(
+                f"checkpoint {checkpoint.label!r}: mode_benchmarks.{mode.value} names {unknown}, "
+                f"which are not in eval.benchmarks {settings.benchmarks}"
+            )
+    if checkpoint.path != "embedded" and not Path(checkpoint.path).is_dir():
+        raise UserError(f"checkpoint {checkpoint.label!r}: folder {checkpoint.path} does not exist")
+    for mode in checkpoint.modes:
+        plan_cells(_checkpoint_settings(settings, checkpoint, mode), [])
 
 
 def _sweep_command(args: argparse.Namespace) -> int:
-    config, run = start_run(args, run_name="sweep")
+    config = config_from_args(args, run_name="sweep")
     settings = _settings(config)
     if args.limit is not None:
         settings = settings.model_copy(update={"limit": args.limit})
     if not settings.models and not settings.checkpoints:
         raise UserError("the sweep has nothing to evaluate: set eval.models and/or eval.checkpoints")
-    results: list[CellResult] = []
-    if settings.models:
-        results.extend(_run(plan_cells(settings, settings.models), run.path))
+    model_plans = plan_cells(settings, settings.models)  # every problem is reported before a folder is made
     for checkpoint in settings.checkpoints:
-        plan_cells(settings, [])  # validate before starting a server
-        for mode, names in checkpoint.mode_benchmarks.items():
-            unknown = [name for name in names if name not in settings.benchmarks]
-            if unknown:
-                raise UserError(
-                    f"checkpoint {checkpoint.label!r}: mode_benchmarks.{mode.value} names {unknown}, "
-                    f"which are not in eval.benchmarks {settings.benchmarks}"
-                )
-        with _served(checkpoint, config, run.path) as base_url:
+        _validate_checkpoint(settings, checkpoint)
+    with _run_folder(args, config) as run:
+        results: list[CellResult] = []
+        if model_plans:
+            results.extend(_run(model_plans, run.path, keep_going=True))
+        for checkpoint in settings.checkpoints:
+            results.extend(_sweep_checkpoint(checkpoint, settings, config, run.path))
+        return _finish(run.path, results, settings.chart)
+
+
+def _sweep_checkpoint(
+    checkpoint: CheckpointSpec, settings: EvalSettings, config: LoopToolConfig, run_dir: Path
+) -> list[CellResult]:
+    """Serve one checkpoint and run its cells; a server that does not start fails only them."""
+    from looptool.serve import VllmError
+
+    def endpoint(mode: EndpointMode, base_url: str) -> ModelEndpoint:
+        return ModelEndpoint(
+            label=checkpoint.label, base_url=base_url, model=config.model.served_name, mode=mode,
+            sampling=checkpoint.sampling, concurrency=checkpoint.concurrency, timeout_s=checkpoint.timeout_s,
+        )
+
+    results: list[CellResult] = []
+    try:
+        with _served(checkpoint, config, run_dir) as base_url:
             for mode in checkpoint.modes:
-                endpoint = ModelEndpoint(
-                    label=checkpoint.label, base_url=base_url, model=config.model.served_name, mode=mode,
-                    sampling=checkpoint.sampling, concurrency=checkpoint.concurrency, timeout_s=checkpoint.timeout_s,
-                )
-                names = checkpoint.benchmarks_for(mode, settings.benchmarks)
-                chosen = settings.model_copy(
-                    update={"benchmarks": names, "categories": {k: v for k, v in settings.categories.items() if k in names}}
-                )
-                results.extend(_run(plan_cells(chosen, [endpoint], checkpoint=checkpoint.path), run.path))
-    return _finish(run.path, results, settings.chart)
+                plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode), [endpoint(mode, base_url)],
+                                   checkpoint=checkpoint.path)
+                results.extend(_run(plans, run_dir, keep_going=True))
+    except VllmError as error:
+        log.error("checkpoint %s could not be served: %s", checkpoint.label, error)
+        for mode in checkpoint.modes:
+            plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode), [endpoint(mode, "http://not-served")],
+                               checkpoint=checkpoint.path)
+            results.extend(failed_results(plans, run_dir, f"the checkpoint could not be served: {error}"))
+    return results
 
 
 @contextmanager
 def _served(checkpoint: CheckpointSpec, config: LoopToolConfig, run_dir: Path) -> Iterator[str]:
     """Serve ``checkpoint`` with :class:`looptool.serve.VllmServer` (``serve`` section settings,
     a free port, the log in the run folder); yields its /v1 URL and stops it afterwards."""
-    from looptool.serve import VllmError, VllmServer, free_port
+    from looptool.serve import VllmServer, free_port
 
     path = checkpoint.path
-    if path != "embedded" and not Path(path).is_dir():
-        raise UserError(f"checkpoint {checkpoint.label!r}: folder {path} does not exist")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in checkpoint.label)
     server = VllmServer.from_settings(
         config.serve,
@@ -200,9 +265,10 @@ def _served(checkpoint: CheckpointSpec, config: LoopToolConfig, run_dir: Path) -
     )
     log.info("serving checkpoint %s (%s) on %s", checkpoint.label, path, server.base_url)
     try:
-        server.start()
-    except VllmError as error:
-        raise UserError(f"checkpoint {checkpoint.label!r} could not be served: {error}") from None
+        server.start()  # a VllmError fails this checkpoint's cells only (see _sweep_checkpoint)
+    except BaseException:
+        server.stop()
+        raise
     try:
         yield server.base_url
     finally:
@@ -213,9 +279,10 @@ def _rescore_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
-    setup_logging(logging.getLevelName(logging.getLogger().level), run_dir / "log.jsonl")
-    results = rescore(run_dir)
-    return _finish(run_dir, results, not args.no_chart)
+    with RunFolderLock(run_dir):
+        setup_logging(logging.getLevelName(logging.getLogger().level), run_dir / "log.jsonl")
+        results = rescore(run_dir)
+        return _finish(run_dir, results, not args.no_chart)
 
 
 def _list_command(args: argparse.Namespace) -> int:

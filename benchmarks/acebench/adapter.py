@@ -96,6 +96,7 @@ class AceBench(Benchmark):
 
     name = "acebench"
     version = "2"
+    output_neutral_options = frozenset({"data_dir", "languages", "scoring"})
     Options = AceBenchOptions
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:

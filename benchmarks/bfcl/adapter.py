@@ -126,6 +126,7 @@ class BfclV3(Benchmark):
     name = "bfcl_v3"
     version = "2"
     Options = BfclOptions
+    output_neutral_options = frozenset({"python", "data_dir"})
 
     def __init__(self, options: BenchmarkOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)

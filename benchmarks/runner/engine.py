@@ -36,6 +36,7 @@ from looptool.benchmarks.base import (
     create_benchmark,
 )
 from looptool.benchmarks.runner.chat import OpenAIChatModel
+from looptool.benchmarks.runner.identity import CellIdentity, CellMismatch, cell_identity
 from looptool.benchmarks.runner.settings import EvalSettings
 from looptool.benchmarks.runner.store import CellManifest, CellRequest, CellStore, find_cells
 from looptool.logs import console
@@ -49,12 +50,14 @@ class EvalAborted(RuntimeError):
 
 @dataclass(frozen=True)
 class CellPlan:
-    """A cell to run: which endpoint, which benchmark, what exactly to evaluate."""
+    """A cell to run: which endpoint, which benchmark, what exactly to evaluate, and the
+    identity its outputs must have (``None`` when re-scoring)."""
 
     endpoint: ModelEndpoint
     benchmark: str
     request: CellRequest
     checkpoint: str | None = None
+    identity: CellIdentity | None = None
 
 
 @dataclass
@@ -71,34 +74,60 @@ def plan_cells(
     settings: EvalSettings, endpoints: Sequence[ModelEndpoint], checkpoint: str | None = None
 ) -> list[CellPlan]:
     """Validate benchmark names, options and categories before any request is made."""
-    requests: list[CellRequest] = []
-    for name in settings.benchmarks:
-        options = settings.benchmark_options.get(name, {})
-        benchmark = create_benchmark(name, options)
-        try:
-            categories = benchmark.resolve_categories(settings.categories.get(name))
-            requests.append(
-                CellRequest(
-                    benchmark=name,
-                    benchmark_version=benchmark.version,
-                    categories=categories,
-                    limit=settings.limit,
-                    options=benchmark.options.model_dump(mode="json"),
-                )
-            )
-        finally:
-            benchmark.close()
     unknown = set(settings.categories) - set(settings.benchmarks)
     if unknown:
         raise ValueError(
             f"eval.categories names benchmark(s) {sorted(unknown)} that are not in eval.benchmarks {settings.benchmarks}"
         )
-    plans: list[CellPlan] = []
-    for endpoint in endpoints:
-        if settings.concurrency is not None:
-            endpoint = endpoint.model_copy(update={"concurrency": settings.concurrency})
-        plans.extend(CellPlan(endpoint, request.benchmark, request, checkpoint) for request in requests)
-    return plans
+    prepared: list[tuple[Benchmark, CellRequest]] = []
+    try:
+        for name in settings.benchmarks:
+            benchmark = create_benchmark(name, settings.benchmark_options.get(name, {}))
+            prepared.append((benchmark, CellRequest(
+                benchmark=name,
+                benchmark_version=benchmark.version,
+                categories=benchmark.resolve_categories(settings.categories.get(name)),
+                limit=settings.limit,
+                options=benchmark.options.model_dump(mode="json"),
+            )))
+        plans: list[CellPlan] = []
+        for endpoint in endpoints:
+            if settings.concurrency is not None:
+                endpoint = endpoint.model_copy(update={"concurrency": settings.concurrency})
+            plans.extend(
+                CellPlan(endpoint, request.benchmark, request, checkpoint, cell_identity(benchmark, endpoint, checkpoint))
+                for benchmark, request in prepared
+            )
+        return plans
+    finally:
+        for benchmark, _ in prepared:
+            benchmark.close()
+
+
+def check_identity(store: CellStore, plan: CellPlan) -> None:
+    """Refuse to add outputs to a cell whose stored outputs were produced otherwise."""
+    if plan.identity is None:
+        return
+    manifest = store.manifest()
+    where = f"{store.path}"
+    advice = (
+        "Rerun with the settings the cell was made with, or write to another --out "
+        "(or give the model another label)."
+    )
+    if manifest is None:
+        if store.outputs_file.exists() and store.outputs_file.stat().st_size > 0:
+            raise CellMismatch(f"{where} holds outputs but no cell.json saying how they were produced. {advice}")
+        return
+    if manifest.identity is None:
+        raise CellMismatch(
+            f"{where} was written by an older LoopTool that did not record the settings of its outputs. {advice}"
+        )
+    differences = manifest.identity.differences(plan.identity)
+    if differences:
+        raise CellMismatch(
+            f"{where} was produced with other settings than this run asks for "
+            f"({'; '.join(differences)}): its outputs would be mixed with new ones. {advice}"
+        )
 
 
 def _public(endpoint: ModelEndpoint) -> dict[str, object]:
@@ -164,52 +193,85 @@ class CellRunner:
             raise EvalAborted(str(self._abort))
 
 
-async def run_plans(plans: Sequence[CellPlan], run_dir: Path) -> list[CellResult]:
-    """Run every cell (sequentially; entries inside a cell run concurrently)."""
+def failed_results(plans: Sequence[CellPlan], run_dir: Path, reason: str) -> list[CellResult]:
+    """Results for cells that could not run (their endpoint failed): stored outputs are kept."""
+    results = []
+    for plan in plans:
+        store = CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark)
+        manifest = store.manifest() or CellManifest(
+            request=plan.request, identity=plan.identity, model=_public(plan.endpoint), checkpoint=plan.checkpoint
+        )
+        manifest = manifest.model_copy(update={"complete": False})
+        results.append(CellResult(plan, manifest, store.summary(), errors=[reason]))
+    return results
+
+
+async def run_plans(plans: Sequence[CellPlan], run_dir: Path, *, keep_going: bool = False) -> list[CellResult]:
+    """Run every cell (sequentially; entries inside a cell run concurrently).
+
+    When an endpoint is unreachable or dies, ``keep_going`` records its remaining cells as
+    failed (:func:`failed_results`) and goes on with the other endpoints; otherwise the error
+    propagates. Either way the outputs stored so far are kept."""
     results: list[CellResult] = []
     by_endpoint: dict[str, list[CellPlan]] = {}
-    for plan in plans:
+    for plan in plans:  # every cell checked before any request: nothing is half-done on a mismatch
+        check_identity(CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark), plan)
         by_endpoint.setdefault(plan.endpoint.cell_name, []).append(plan)
     for group in by_endpoint.values():
-        async with OpenAIChatModel(group[0].endpoint) as model:
-            checked = False
-            for plan in group:
-                store = CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark)
-                if store.is_finished(plan.request):
-                    manifest = store.manifest()
-                    assert manifest is not None
-                    log.info("%s / %s: finished earlier, skipped", plan.endpoint.display_name, plan.benchmark)
-                    results.append(CellResult(plan, manifest, store.summary(), skipped=True))
-                    continue
-                benchmark = create_benchmark(plan.benchmark, plan.request.options)
-                try:
-                    entries = benchmark.load(plan.request.categories, plan.request.limit)
-                    stored = store.outputs()
-                    pending = [entry for entry in entries if entry.id not in stored]
-                    previous = store.manifest()
-                    if pending and not checked:
-                        await model.check()
-                        checked = True
-                    requests_before = model.requests
-                    started = time.perf_counter()
-                    runner = CellRunner(benchmark, model, store)
-                    label = f"{plan.endpoint.display_name} [{plan.endpoint.mode.value}] / {plan.benchmark}"
-                    if pending:
-                        log.info("%s: %d entries to run, %d stored earlier", label, len(pending), len(entries) - len(pending))
-                        try:
-                            await runner.run(pending, label, len(entries) - len(pending))
-                        finally:
-                            _write_manifest(store, plan, entries, previous, model.requests - requests_before,
-                                            time.perf_counter() - started, runner.errors, complete=False)
-                    summary = score_cell(benchmark, entries, store)
-                    manifest = _write_manifest(
-                        store, plan, entries, previous, model.requests - requests_before,
-                        time.perf_counter() - started, runner.errors, complete=not runner.errors,
-                    )
-                    results.append(CellResult(plan, manifest, summary, new_outputs=runner.stored, errors=runner.errors))
-                finally:
-                    benchmark.close()
+        done = len(results)
+        try:
+            await _run_group(group, run_dir, results)
+        except (EndpointError, EvalAborted) as error:
+            if not keep_going:
+                raise
+            finished = {id(result.plan) for result in results[done:]}
+            log.error("%s [%s]: %s", group[0].endpoint.display_name, group[0].endpoint.mode.value, error)
+            results.extend(failed_results([plan for plan in group if id(plan) not in finished], run_dir, str(error)))
     return results
+
+
+async def _run_group(group: Sequence[CellPlan], run_dir: Path, results: list[CellResult]) -> None:
+    """The cells of one endpoint, in order; each result is appended to ``results`` as it is done."""
+    async with OpenAIChatModel(group[0].endpoint) as model:
+        checked = False
+        for plan in group:
+            store = CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark)
+            if store.is_finished(plan.request):
+                manifest = store.manifest()
+                assert manifest is not None
+                log.info("%s / %s: finished earlier, skipped", plan.endpoint.display_name, plan.benchmark)
+                results.append(CellResult(plan, manifest, store.summary(), skipped=True))
+                continue
+            benchmark = create_benchmark(plan.benchmark, plan.request.options)
+            try:
+                entries = benchmark.load(plan.request.categories, plan.request.limit)
+                stored = store.outputs()
+                pending = [entry for entry in entries if entry.id not in stored]
+                previous = store.manifest()
+                if pending and not checked:
+                    await model.check()
+                    checked = True
+                requests_before = model.requests
+                started = time.perf_counter()
+                runner = CellRunner(benchmark, model, store)
+                label = f"{plan.endpoint.display_name} [{plan.endpoint.mode.value}] / {plan.benchmark}"
+                if pending:
+                    log.info("%s: %d entries to run, %d stored earlier", label, len(pending), len(entries) - len(pending))
+                    # the identity is on disk before the first output: a kill cannot leave unlabelled outputs
+                    _write_manifest(store, plan, entries, previous, 0, 0.0, [], complete=False)
+                    try:
+                        await runner.run(pending, label, len(entries) - len(pending))
+                    finally:
+                        _write_manifest(store, plan, entries, previous, model.requests - requests_before,
+                                        time.perf_counter() - started, runner.errors, complete=False)
+                summary = score_cell(benchmark, entries, store)
+                manifest = _write_manifest(
+                    store, plan, entries, previous, model.requests - requests_before,
+                    time.perf_counter() - started, runner.errors, complete=not runner.errors,
+                )
+                results.append(CellResult(plan, manifest, summary, new_outputs=runner.stored, errors=runner.errors))
+            finally:
+                benchmark.close()
 
 
 def _write_manifest(
@@ -227,6 +289,7 @@ def _write_manifest(
     have = sum(1 for entry in entries if entry.id in outputs)
     manifest = CellManifest(
         request=plan.request,
+        identity=plan.identity or (previous.identity if previous else None),
         model=_public(plan.endpoint),
         checkpoint=plan.checkpoint,
         entries=len(entries),
@@ -257,7 +320,12 @@ def rescore(run_dir: Path) -> list[CellResult]:
             summary = score_cell(benchmark, entries, store)
         finally:
             benchmark.close()
+        outputs = store.outputs()
+        have = sum(1 for entry in entries if entry.id in outputs)
+        if have != manifest.outputs:  # lines lost or garbled since: the cell is no longer complete
+            manifest = manifest.model_copy(update={"outputs": have, "complete": manifest.complete and have == len(entries)})
+            store.write_manifest(manifest)
         endpoint = ModelEndpoint.model_validate(manifest.model)
-        plan = CellPlan(endpoint, request.benchmark, request, manifest.checkpoint)
+        plan = CellPlan(endpoint, request.benchmark, request, manifest.checkpoint, manifest.identity)
         results.append(CellResult(plan, manifest, summary))
     return results

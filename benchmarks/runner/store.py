@@ -4,11 +4,13 @@ Layout under the run folder::
 
     cells/<model>__<mode>/<benchmark>/
         outputs.jsonl   append-only raw model outputs, one EntryOutput per line (fsynced);
-                        a torn last line left by a kill is cut off before the next append
+                        a torn last line left by a kill is cut off before the next append;
+                        a garbage line elsewhere is reported as file:line and skipped
         scores.jsonl    EntryScore per entry (rewritten atomically at each scoring)
         summary.json    BenchmarkSummary
         cell.json       CellManifest: what was asked (benchmark version, categories, limit,
-                        options, model) and whether every entry has an output
+                        options, model), the identity of the outputs (settings that change
+                        them: see runner/identity.py) and whether every entry has an output
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from looptool.benchmarks.base import BenchmarkSummary, EntryOutput, EntryScore
-from looptool.jsonl import iter_jsonl_dicts, read_jsonl, write_json_atomic, write_jsonl
+from looptool.benchmarks.runner.identity import CellIdentity
+from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,12 @@ class CellRequest(BaseModel):
 
 
 class CellManifest(BaseModel):
+    """``cell.json``: what was asked, what produced the outputs (``identity``), progress."""
+
     model_config = ConfigDict(extra="forbid")
 
     request: CellRequest
+    identity: CellIdentity | None = None
     model: dict[str, Any] = Field(description="the ModelEndpoint (api key removed)")
     checkpoint: str | None = None
     entries: int = 0
@@ -99,16 +105,28 @@ class CellStore:
             os.fsync(stream.fileno())
 
     def outputs(self) -> dict[str, EntryOutput]:
-        """Stored outputs by entry id (the last one wins; a torn tail is ignored; a line
-        that is not an EntryOutput is skipped with a warning, so its entry is re-run)."""
+        """Stored outputs by entry id. The last line of an entry wins; a torn last line (a
+        killed append) is ignored; any other line that is not an EntryOutput (garbage in the
+        middle of the file) is skipped with a warning naming ``file:line``, the rest still
+        scores, and the skipped entry has no output, so the next eval re-runs it."""
         if not self.outputs_file.exists():
             return {}
         found: dict[str, EntryOutput] = {}
-        for number, data in enumerate(iter_jsonl_dicts(self.outputs_file, skip_torn_tail=True), start=1):
+        lines = self.outputs_file.read_bytes().split(b"\n")
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            if number == len(lines):  # no newline after it: a torn tail, cut before the next append
+                continue
             try:
-                output = EntryOutput.model_validate(data)
+                output = EntryOutput.model_validate_json(raw)
             except ValidationError as error:
-                log.warning("%s: record %d is not an entry output (%s); ignored", self.outputs_file, number, error.errors()[0]["msg"])
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first.get("loc", ())) or "line"
+                log.warning(
+                    "%s:%d: not an entry output (%s: %s); skipped, its entry will be re-run",
+                    self.outputs_file, number, where, first["msg"],
+                )
                 continue
             found[output.entry_id] = output
         return found
@@ -147,6 +165,7 @@ class CellStore:
             and manifest.request == request
             and self.summary_file.exists()
             and self.scores_file.exists()
+            and len(self.outputs()) >= manifest.outputs  # no line lost or garbled since
         )
 
 

@@ -251,3 +251,91 @@ def test_endpoint_dying_midway_stops_the_cell_and_a_rerun_completes_it(
         assert len(server.chat_bodies) - before == 3
     (cell,) = _results(out)
     assert cell["complete"] and cell["outputs"] == 6
+
+
+def test_other_settings_into_the_same_out_are_refused_not_mixed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server:
+        assert _eval(server.base_url, out, "--limit", "2", "--max-tokens", "512") == 0
+        assert len(server.chat_bodies) == 2
+        # a finished cell asked with other settings is not "finished earlier, skipped"
+        assert _eval(server.base_url, out, "--limit", "2", "--max-tokens", "64") == 2
+        assert "sampling.max_tokens: 512 -> 64" in caplog.text and "another --out" in caplog.text
+        # nor are new entries appended to it under the other settings
+        assert _eval(server.base_url, out, "--limit", "4", "--max-tokens", "64") == 2
+        assert len(server.chat_bodies) == 2
+        # the same settings resume and extend it
+        assert _eval(server.base_url, out, "--limit", "3", "--max-tokens", "512") == 0
+        assert len(server.chat_bodies) == 3
+    manifest = json.loads((out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "cell.json").read_text())
+    assert manifest["identity"]["endpoint"]["sampling"]["max_tokens"] == 512
+    assert manifest["identity"]["endpoint"]["mode"] == "prompt_hermes"
+
+
+def test_a_second_run_cannot_write_a_locked_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from looptool.benchmarks.runner.lock import RunFolderLock
+
+    out = tmp_path / "run"
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server, RunFolderLock(out):
+        assert _eval(server.base_url, out, "--limit", "1") == 2
+        assert len(server.chat_bodies) == 0
+    assert "is being written by another looptool eval/sweep" in caplog.text
+    assert not (out / "config.yaml").exists()
+
+
+def test_a_garbage_line_in_a_store_is_reported_with_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server:
+        assert _eval(server.base_url, out, "--limit", "3") == 0
+        path = out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "outputs.jsonl"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0], "{garbage", lines[2]]) + "\n")
+        assert main(["rescore", str(out), "--no-chart"]) == 1  # the cell lost an output: incomplete
+        assert f"{path}:2: not an entry output" in caplog.text
+        (cell,) = _results(out)
+        assert next(r for r in cell["rows"] if r["name"] == "simple")["count"] == 2  # the rest still scores
+        assert _eval(server.base_url, out, "--limit", "3") == 0  # the skipped entry is run again
+        assert len(server.chat_bodies) == 4
+
+
+def test_failed_validation_leaves_no_run_folder(tmp_path: Path) -> None:
+    assert main(["eval", "-k", "paralel", "--out", str(tmp_path / "a")]) == 2
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"eval": {"checkpoints": [{"label": "x", "path": str(tmp_path / "nope")}]}}))
+    assert main(["sweep", "-c", str(config), "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_unreachable_endpoint_fails_only_its_cells_and_the_summary_says_how_to_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "sweep"
+    with FakeOpenAIServer(replies=[GOOD_SIMPLE_0]) as server:
+        recipe = {"eval": {
+            "categories": {"bfcl_v3": ["simple"]}, "limit": 2,
+            "models": [
+                {"label": "down", "base_url": "http://127.0.0.1:9/v1", "model": "fake", "max_retries": 0},
+                {"label": "up", "base_url": server.base_url, "model": "fake"},
+            ],
+        }}
+        config = tmp_path / "sweep.yaml"
+        config.write_text(yaml.safe_dump(recipe))
+        assert main(["sweep", "-c", str(config), "--out", str(out)]) == 1
+        assert len(server.chat_bodies) == 2
+    cells = {cell["model"]: cell for cell in _results(out)}
+    assert cells["up"]["complete"] and not cells["down"]["complete"]
+    assert "FAILED down [prompt_hermes] / bfcl_v3" in caplog.text
+    assert "fix: make http://127.0.0.1:9/v1 serve model 'fake'" in caplog.text
+
+
+def test_rescore_has_a_description() -> None:
+    import argparse
+
+    from looptool.benchmarks import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    rescore = parser._subparsers._group_actions[0].choices["rescore"]  # type: ignore[union-attr]
+    assert rescore.description and "no model is queried" in rescore.description
