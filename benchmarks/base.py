@@ -79,8 +79,22 @@ class EndpointMode(StrEnum):
         return self is not EndpointMode.FUNCTION_CALLING
 
 
+LEADERBOARD_MAX_TOKENS = 4096
+"""BFCL's local handlers allow up to 4,096 new tokens (less when the context is shorter): a
+thinking model (Qwen3) needs them. vLLM 0.32 clamps ``max_tokens`` to what the context leaves;
+a server that refuses instead is asked again with what fits
+(:func:`benchmarks.runner.chat.fitted_max_tokens`)."""
+
+
 def default_eval_sampling() -> SamplingSettings:
+    """A :class:`ModelEndpoint`'s default: greedy, seeded, 512 new tokens (the loop's quick
+    benchmark slices of small policies rely on it)."""
     return SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=512, seed=0)
+
+
+def leaderboard_sampling() -> SamplingSettings:
+    """``looptool eval`` and sweep checkpoints: greedy, seeded, :data:`LEADERBOARD_MAX_TOKENS`."""
+    return SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=LEADERBOARD_MAX_TOKENS, seed=0)
 
 
 class ModelEndpoint(BaseModel):

@@ -10,7 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from looptool.benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, benchmark_names
+from looptool.benchmarks.base import (
+    EndpointError,
+    EndpointMode,
+    ModelEndpoint,
+    benchmark_names,
+    leaderboard_sampling,
+)
 from looptool.benchmarks.runner.engine import (
     CellPlan,
     CellResult,
@@ -41,19 +47,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate one OpenAI-compatible endpoint. Rerun with the same --out to resume.",
     )
     add_config_arguments(evaluate)
-    evaluate.add_argument("--benchmark", "-b", action="append", help="benchmark name (repeatable; default: eval.benchmarks)")
+    evaluate.add_argument(
+        "--benchmark", "-b", action="append", help="benchmark name (repeatable; default: eval.benchmarks, i.e. bfcl_v3)"
+    )
     evaluate.add_argument(
         "--categories", "-k", nargs="+", metavar="CATEGORY",
         help="categories or aliases; with several benchmarks write BENCHMARK:CATEGORY",
     )
-    evaluate.add_argument("--limit", type=int, help="at most N entries per category")
-    evaluate.add_argument("--mode", choices=modes, help="how tools are offered and calls decoded")
-    evaluate.add_argument("--base-url", help="OpenAI-compatible /v1 URL (default: eval.models[0] or the dev server)")
-    evaluate.add_argument("--model", help="served model name")
-    evaluate.add_argument("--label", help="name of the model in reports")
-    evaluate.add_argument("--api-key", help="API key (default: eval.models[0].api_key)")
-    evaluate.add_argument("--concurrency", type=int, help="requests in flight")
-    evaluate.add_argument("--max-tokens", type=int, help="completion token limit per request")
+    evaluate.add_argument("--limit", type=int, help="at most N entries per category (default: eval.limit, i.e. all)")
+    evaluate.add_argument(
+        "--mode", choices=modes,
+        help="how tools are offered and calls decoded (default: eval.models[0].mode, else prompt_python: BFCL's "
+        "prompt handler; function_calling follows BFCL's Qwen FC handler; prompt_hermes is the training format, "
+        "not a leaderboard configuration)",
+    )
+    evaluate.add_argument(
+        "--base-url", help="OpenAI-compatible /v1 URL (default: eval.models[0].base_url, else http://127.0.0.1:8765/v1)"
+    )
+    evaluate.add_argument("--model", help="served model name (default: eval.models[0].model, else smollm2)")
+    evaluate.add_argument("--label", help="name of the model in reports (default: the model name)")
+    evaluate.add_argument("--api-key", help="API key (default: eval.models[0].api_key, else EMPTY)")
+    evaluate.add_argument("--concurrency", type=int, help="requests in flight (default: eval.models[0].concurrency, else 8)")
+    evaluate.add_argument(
+        "--max-tokens", type=int,
+        help="completion token limit per request (default: eval.models[0].sampling.max_tokens, else 4096 as BFCL; "
+        "a server that refuses more than its context leaves is asked again with what fits)",
+    )
     evaluate.set_defaults(handler=_eval_command)
 
     sweep = subparsers.add_parser(
@@ -63,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one at a time with vLLM) on every eval.benchmarks benchmark. Rerun with the same --out to resume.",
     )
     add_config_arguments(sweep)
-    sweep.add_argument("--limit", type=int, help="at most N entries per category")
+    sweep.add_argument("--limit", type=int, help="at most N entries per category (default: eval.limit, i.e. all)")
     sweep.set_defaults(handler=_sweep_command)
 
     again = subparsers.add_parser(
@@ -74,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gone, e.g. after a scorer change. Cells keep the settings they were produced with.",
     )
     again.add_argument("run_dir", help="the eval/sweep run folder")
-    again.add_argument("--no-chart", action="store_true")
+    again.add_argument("--no-chart", action="store_true", help="skip chart.png (default: draw it)")
     again.set_defaults(handler=_rescore_command)
 
     listing = subparsers.add_parser("benchmarks", help="list benchmarks and their categories")
@@ -103,7 +122,10 @@ def _split_categories(items: Sequence[str], benchmarks: Sequence[str]) -> dict[s
 
 
 def _endpoint_from_args(args: argparse.Namespace, settings: EvalSettings) -> ModelEndpoint:
-    base = settings.models[0] if settings.models else ModelEndpoint()
+    # without a configured model: BFCL's published prompt handler and BFCL's token budget
+    base = settings.models[0] if settings.models else ModelEndpoint(
+        mode=EndpointMode.PROMPT_PYTHON, sampling=leaderboard_sampling()
+    )
     update: dict[str, object] = {}
     for option, key in (("base_url", "base_url"), ("model", "model"), ("label", "label"),
                         ("api_key", "api_key"), ("concurrency", "concurrency")):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -43,6 +44,24 @@ Here is a list of functions in JSON format that you can invoke.
 {functions}
 """
 """BFCL's default prompt-mode system prompt (``DEFAULT_SYSTEM_PROMPT``), used by ``prompt_python``."""
+
+
+_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
+_PROMPT_TOKENS = re.compile(r"\((\d+) in the messages")
+
+
+def fitted_max_tokens(error: str, asked: int) -> int | None:
+    """When vLLM refuses a request because prompt + ``max_tokens`` exceed the context
+    ("maximum context length is C tokens ... (P in the messages, ...)"), the ``max_tokens``
+    that fits: ``C - P - 2`` as BFCL's local handlers compute it (at most what was asked).
+    ``None`` when the error is another one or nothing fits (the prompt alone is too long)."""
+    if not error.startswith("HTTP 400"):
+        return None
+    context, prompt = _CONTEXT_LIMIT.search(error), _PROMPT_TOKENS.search(error)
+    if context is None or prompt is None:
+        return None
+    fitted = min(asked, int(context.group(1)) - int(prompt.group(1)) - 2)
+    return fitted if 0 < fitted < asked else None
 
 
 @dataclass(frozen=True)
@@ -249,6 +268,10 @@ class OpenAIChatModel:
             body.setdefault("tool_choice", "auto")
         started = time.perf_counter()
         data = await self._post(body)
+        if isinstance(data, str):  # max_tokens past the context: ask for what fits, as BFCL does
+            fitted = fitted_max_tokens(data, body["max_tokens"])
+            if fitted is not None:
+                data = await self._post({**body, "max_tokens": fitted})
         latency = time.perf_counter() - started
         if isinstance(data, str):
             return ModelReply(error=data, latency_s=latency)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from looptool.benchmarks.base import EndpointMode, ModelEndpoint, default_eval_sampling
+from looptool.benchmarks.base import EndpointMode, ModelEndpoint, leaderboard_sampling
 from looptool.config import SamplingSettings, register_section
 
 
@@ -25,7 +25,9 @@ class CheckpointSpec(BaseModel):
         description="per mode, the benchmarks to run in it (default: every eval.benchmarks one), e.g. "
         "{function_calling: [bfcl_v3]} when ACEBench should only run with its upstream prompt",
     )
-    sampling: SamplingSettings = Field(default_factory=default_eval_sampling)
+    sampling: SamplingSettings = Field(
+        default_factory=leaderboard_sampling, description="default: temperature 0, top_p 1, max_tokens 4096, seed 0"
+    )
     concurrency: int = Field(default=8, ge=1, le=1024)
     timeout_s: float = Field(default=300.0, gt=0)
 

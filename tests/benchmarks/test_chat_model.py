@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import looptool.transport as transport_module
-from looptool.benchmarks.base import EndpointError, ModelEndpoint, ModelReply
+from looptool.benchmarks.base import EndpointError, ModelEndpoint, ModelReply, leaderboard_sampling
 from looptool.benchmarks.runner.chat import OpenAIChatModel
 from tests.fake_openai_server import FakeOpenAIServer, HttpError
 
@@ -64,3 +64,33 @@ def test_a_client_error_is_the_entry_s_error_and_not_retried() -> None:
         reply = ask(model)
         assert len(server.chat_bodies) == 1
     assert reply.error is not None and reply.error.startswith("HTTP 400")
+
+
+VLLM_TOO_LONG = (
+    "This model's maximum context length is 4096 tokens. However, you requested 4496 tokens "
+    "(400 in the messages, 4096 in the completion). Please reduce the length of the messages or completion."
+)
+
+
+def test_max_tokens_past_the_context_is_asked_again_with_what_fits_as_bfcl_does() -> None:
+    def answer(body: dict) -> object:
+        return HttpError(400, VLLM_TOO_LONG) if body["max_tokens"] > 3694 else "fits"
+
+    with FakeOpenAIServer(replies=[answer]) as server:
+        model = OpenAIChatModel(ModelEndpoint(base_url=server.base_url, model="fake", sampling=leaderboard_sampling()))
+        reply = ask(model)
+        assert [body["max_tokens"] for body in server.chat_bodies] == [4096, 4096 - 400 - 2]
+    assert reply.error is None and reply.text == "fits"
+
+
+def test_a_prompt_longer_than_the_context_stays_a_request_error() -> None:
+    from looptool.benchmarks.runner.chat import fitted_max_tokens
+
+    too_long = VLLM_TOO_LONG.replace("(400 in the messages", "(4200 in the messages")
+    assert fitted_max_tokens(f"HTTP 400: {too_long}", 4096) is None
+    assert fitted_max_tokens("HTTP 400: something else", 4096) is None
+    assert fitted_max_tokens(f"HTTP 400: {VLLM_TOO_LONG}", 4096) == 3694
+    with FakeOpenAIServer(replies=[HttpError(400, too_long)]) as server:
+        reply = ask(OpenAIChatModel(ModelEndpoint(base_url=server.base_url, model="fake")))
+        assert len(server.chat_bodies) == 1
+    assert reply.error and "maximum context length" in reply.error

@@ -25,7 +25,9 @@ GOOD_SIMPLE_0 = '<tool_call>\n{"name": "calculate_triangle_area", "arguments": {
 
 
 def _eval(url: str, out: Path, *extra: str) -> int:
-    return main(["eval", "-k", "simple", "--base-url", url, "--model", "fake", "--out", str(out), *extra])
+    """``looptool eval`` of BFCL simple; in Hermes prompt mode unless ``extra`` names a mode."""
+    mode = () if "--mode" in extra else ("--mode", "prompt_hermes")
+    return main(["eval", "-k", "simple", "--base-url", url, "--model", "fake", "--out", str(out), *mode, *extra])
 
 
 def _results(out: Path) -> list[dict[str, Any]]:
@@ -64,6 +66,7 @@ def test_a_killed_eval_resumes_without_requerying_finished_entries(tmp_path: Pat
         command = [
             sys.executable, "-m", "looptool.cli", "eval", "-k", "simple", "--limit", str(total),
             "--base-url", server.base_url, "--model", "fake", "--concurrency", "2", "--out", str(out),
+            "--mode", "prompt_hermes",
         ]
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -339,3 +342,15 @@ def test_rescore_has_a_description() -> None:
     cli.register(parser.add_subparsers())
     rescore = parser._subparsers._group_actions[0].choices["rescore"]  # type: ignore[union-attr]
     assert rescore.description and "no model is queried" in rescore.description
+
+
+def test_eval_defaults_to_bfcls_prompt_handler_and_its_token_budget(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer(replies=["[calculate_triangle_area(base=10, height=5)]"]) as server:
+        assert main(["eval", "-k", "simple", "--limit", "1", "--base-url", server.base_url, "--model", "fake",
+                     "--out", str(out)]) == 0
+        body = server.chat_bodies[0]
+    assert body["max_tokens"] == 4096
+    assert body["messages"][0]["content"].startswith("You are an expert in composing functions.")
+    (cell,) = _results(out)
+    assert cell["mode"] == "prompt_python" and cell["rows"][0]["score"] == 1.0
