@@ -28,11 +28,13 @@ from looptool.benchmarks.runner.engine import (
 )
 from looptool.benchmarks.runner.lock import RunFolderLock
 from looptool.benchmarks.runner.report import cell_reports, print_tables, write_results
+from looptool.benchmarks.runner.seeds import seed_statistics, seed_table, seeded_endpoints
 from looptool.benchmarks.runner.settings import CheckpointSpec, EvalSettings
 from looptool.commands import add_config_arguments, config_from_args
 from looptool.config import LoopToolConfig
 from looptool.errors import UserError
-from looptool.logs import setup_logging
+from looptool.jsonl import write_json_atomic
+from looptool.logs import console, setup_logging
 from looptool.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(sweep)
     sweep.add_argument("--limit", type=int, help="at most N entries per category (default: eval.limit, i.e. all)")
+    sweep.add_argument(
+        "--seeds", type=int, default=1, metavar="N",
+        help="run every sampling cell (temperature > 0) N times with seeds seed..seed+N-1 and report mean and "
+        "spread (default: 1; greedy cells always run once)",
+    )
     sweep.set_defaults(handler=_sweep_command)
 
     again = subparsers.add_parser(
@@ -143,6 +150,11 @@ def _finish(run_dir: Path, results: list[CellResult], chart: bool) -> int:
     reports = cell_reports(results)
     print_tables(reports)
     paths = write_results(run_dir, reports, chart=chart)
+    repeated = seed_statistics(reports)
+    if repeated:
+        console.print(seed_table(repeated))
+        paths.append(run_dir / "seeds.json")
+        write_json_atomic(paths[-1], [item.model_dump(mode="json") for item in repeated])
     log.info("results: %s", ", ".join(str(path) for path in paths))
     failed = [result for result in results if result.errors and not result.manifest.complete]
     for result in failed:
@@ -230,7 +242,10 @@ def _sweep_command(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"limit": args.limit})
     if not settings.models and not settings.checkpoints:
         raise UserError("the sweep has nothing to evaluate: set eval.models and/or eval.checkpoints")
-    model_plans = plan_cells(settings, settings.models)  # every problem is reported before a folder is made
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, not {args.seeds}")
+    models = [seeded for endpoint in settings.models for seeded in seeded_endpoints(endpoint, args.seeds)]
+    model_plans = plan_cells(settings, models)  # every problem is reported before a folder is made
     for checkpoint in settings.checkpoints:
         _validate_checkpoint(settings, checkpoint)
     with _run_folder(args, config) as run:
@@ -238,12 +253,12 @@ def _sweep_command(args: argparse.Namespace) -> int:
         if model_plans:
             results.extend(_run(model_plans, run.path, keep_going=True))
         for checkpoint in settings.checkpoints:
-            results.extend(_sweep_checkpoint(checkpoint, settings, config, run.path))
+            results.extend(_sweep_checkpoint(checkpoint, settings, config, run.path, args.seeds))
         return _finish(run.path, results, settings.chart)
 
 
 def _sweep_checkpoint(
-    checkpoint: CheckpointSpec, settings: EvalSettings, config: LoopToolConfig, run_dir: Path
+    checkpoint: CheckpointSpec, settings: EvalSettings, config: LoopToolConfig, run_dir: Path, seeds: int = 1
 ) -> list[CellResult]:
     """Serve one checkpoint and run its cells; a server that does not start fails only them."""
     from looptool.serve import VllmError
@@ -258,14 +273,14 @@ def _sweep_checkpoint(
     try:
         with _served(checkpoint, config, run_dir) as base_url:
             for mode in checkpoint.modes:
-                plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode), [endpoint(mode, base_url)],
-                                   checkpoint=checkpoint.path)
+                plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode),
+                                   seeded_endpoints(endpoint(mode, base_url), seeds), checkpoint=checkpoint.path)
                 results.extend(_run(plans, run_dir, keep_going=True))
     except VllmError as error:
         log.error("checkpoint %s could not be served: %s", checkpoint.label, error)
         for mode in checkpoint.modes:
-            plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode), [endpoint(mode, "http://not-served")],
-                               checkpoint=checkpoint.path)
+            plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode),
+                               seeded_endpoints(endpoint(mode, "http://not-served"), seeds), checkpoint=checkpoint.path)
             results.extend(failed_results(plans, run_dir, f"the checkpoint could not be served: {error}"))
     return results
 
@@ -309,7 +324,6 @@ def _rescore_command(args: argparse.Namespace) -> int:
 
 def _list_command(args: argparse.Namespace) -> int:
     from looptool.benchmarks.base import get_benchmark_class
-    from looptool.logs import console
 
     for name in benchmark_names():
         cls = get_benchmark_class(name)

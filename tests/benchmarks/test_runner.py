@@ -354,3 +354,32 @@ def test_eval_defaults_to_bfcls_prompt_handler_and_its_token_budget(tmp_path: Pa
     assert body["messages"][0]["content"].startswith("You are an expert in composing functions.")
     (cell,) = _results(out)
     assert cell["mode"] == "prompt_python" and cell["rows"][0]["score"] == 1.0
+
+
+def test_sweep_seeds_repeats_sampling_cells_and_reports_mean_and_spread(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+
+    def answer(body: dict[str, Any]) -> str:  # right only with seed 10: a sampling model's luck
+        return GOOD_SIMPLE_0 if body.get("seed") == 10 else "no idea"
+
+    with FakeOpenAIServer(replies=[answer]) as server:
+        recipe = {"eval": {
+            "categories": {"bfcl_v3": ["simple"]}, "limit": 2,
+            "models": [
+                {"label": "hot", "base_url": server.base_url, "model": "fake", "mode": "prompt_hermes",
+                 "sampling": {"temperature": 0.8, "seed": 10}},
+                {"label": "greedy", "base_url": server.base_url, "model": "fake", "mode": "prompt_hermes",
+                 "sampling": {"temperature": 0.0, "seed": 10}},
+            ],
+        }}
+        config = tmp_path / "sweep.yaml"
+        config.write_text(yaml.safe_dump(recipe))
+        assert main(["sweep", "-c", str(config), "--out", str(out), "--seeds", "3"]) == 0
+        assert len(server.chat_bodies) == 2 * 3 + 2  # three repeats of the sampling model, one greedy run
+        assert sorted({body["seed"] for body in server.chat_bodies}) == [10, 11, 12]
+    assert sorted(cell["model"] for cell in _results(out)) == ["greedy", "hot#seed10", "hot#seed11", "hot#seed12"]
+    (stats,) = json.loads((out / "seeds.json").read_text())  # a partial run: its one category row
+    assert (stats["model"], stats["row"], stats["seeds"]) == ("hot", "simple", [10, 11, 12])
+    assert stats["scores"] == [0.5, 0.0, 0.0] and stats["mean"] == pytest.approx(1 / 6)
+    assert stats["stdev"] == pytest.approx(0.288675, abs=1e-6) and (stats["minimum"], stats["maximum"]) == (0.0, 0.5)
+    assert main(["sweep", "-c", str(config), "--out", str(tmp_path / "bad"), "--seeds", "0"]) == 2
