@@ -194,3 +194,71 @@ def test_model_output_is_never_executed(text: str) -> None:
 def test_arithmetic_on_names_is_refused_not_evaluated() -> None:
     decoded = decode_prompt_reply("[f(a=x + 1)]")
     assert not decoded.ok and "only number and string constants" in (decoded.error or "")
+
+
+PROMPT_CATEGORIES = ["simple", "java", "javascript", "parallel_multiple", "irrelevance", "live_simple", "live_relevance"]
+OFFICIAL = Path(__file__).with_name("bfcl_official_reference.py")
+
+
+def _model_text(entry: EvalEntry, index: int) -> str:
+    """What a prompting model might answer: the right calls, after a think block, with a bare
+    name or a positional argument, prose; a call where none is wanted and the reverse."""
+    calls = ground_truth_calls(entry) if "relevance" not in entry.category else []
+    if "relevance" in entry.category:
+        name = entry.payload["tools"][0]["name"]
+        text = f"[{name}()]" if index % 2 else "None of the functions fit."
+    elif entry.category in ("java", "javascript"):
+        text = "[" + ", ".join(
+            f"{call.name}(" + ", ".join(f"{key}={value}" for key, value in call.arguments.items()) + ")" for call in calls
+        ) + "]"
+    else:
+        text = render_python(calls)
+        if index % 5 == 1 and text.endswith(")]"):
+            text = text[:-2] + (", unit=celsius)]" if "(" in text and not text.endswith("()]") else "unit=celsius)]")
+        elif index % 5 == 2 and text.endswith(")]"):
+            text = text.replace("(", "(42, ", 1)
+    if index % 7 == 0:
+        text = "I am not sure which function to use."
+    if index % 3 == 0:
+        text = f"<think>\nThe user asks something; step {index}.\n</think>\n\n{text}"
+    return text
+
+
+def test_prompt_mode_scores_agree_with_bfcls_own_pipeline_for_a_prompting_qwen(
+    bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]], tmp_path: Path
+) -> None:
+    """Raw replies scored by BFCL's eval_runner as Qwen/Qwen3-8B (its prompt handler decodes
+    them) and by us (decode + official checker): the same verdict for every entry."""
+    from looptool.benchmarks.base import EntryOutput, TurnOutput
+
+    entries = [entry for category in PROMPT_CATEGORIES for entry in bfcl_entries[category]]
+    texts = [_model_text(entry, index) for index, entry in enumerate(entries)]
+
+    async def decode_all() -> list[ModelReply]:
+        return list(await asyncio.gather(*(
+            bfcl.decode_prompt(ModelReply(raw=text, text=text), entry.payload.get("language", "Python"))
+            for entry, text in zip(entries, texts, strict=True)
+        )))
+
+    replies = asyncio.run(decode_all())
+    outputs = [
+        EntryOutput(entry_id=entry.id, category=entry.category, turns=[TurnOutput(replies=[reply])])
+        for entry, reply in zip(entries, replies, strict=True)
+    ]
+    ours = {score.entry_id: score.score == 1.0 for score in bfcl.score_batch(entries, outputs)}
+    request = {
+        "categories": PROMPT_CATEGORIES,
+        "prompt_texts": True,
+        "items": [{"id": e.id, "category": e.category, "text": t} for e, t in zip(entries, texts, strict=True)],
+    }
+    (tmp_path / "in.json").write_text(json.dumps(request))
+    subprocess.run(
+        [str(find_bfcl_python()), str(OFFICIAL), str(tmp_path / "in.json"), str(tmp_path / "out.json")],
+        check=True, capture_output=True, timeout=300,
+    )
+    official = json.loads((tmp_path / "out.json").read_text())
+    disagreements = {key: (ours[key], official[key], texts[i]) for i, key in enumerate(ours) if ours[key] != official[key]}
+    assert not disagreements
+    think_right = [ours[e.id] for i, e in enumerate(entries) if i % 3 == 0 and i % 7 and e.category == "simple"]
+    assert sum(think_right) > len(think_right) // 2  # correct answers after a think block score
+    assert 0.3 < sum(ours.values()) / len(ours) < 0.95  # a mix of right and wrong verdicts
