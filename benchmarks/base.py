@@ -389,6 +389,11 @@ class Benchmark(ABC):
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         """Per-category scores, groups and the overall as the benchmark's leaderboard does."""
 
+    def mode_notes(self, mode: EndpointMode) -> list[str]:
+        """What the runs of ``mode`` follow and where they deliberately differ from the
+        benchmark's reference harness; printed under the reports and kept in results.json."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (worker processes, files). Called once by the runner."""
 

@@ -260,6 +260,12 @@ class AceBench(Benchmark):
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         return summarize_scores(scores, self.settings.scoring, benchmark=self.name)
 
+    def mode_notes(self, mode: EndpointMode) -> list[str]:
+        notes = [f"overall = English summary, as the paper; scoring {self.settings.scoring}"]
+        if mode is EndpointMode.FUNCTION_CALLING:
+            return [*notes, "function-calling prompt is LoopTool's (upstream has none): compare in prompt_python"]
+        return [*notes, "upstream's prompts verbatim (agent transcript lines are LoopTool's)"]
+
 
 def known_categories() -> list[str]:
     """Every category of both languages (for help texts)."""

@@ -335,6 +335,21 @@ class BfclV3(Benchmark):
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         return summarize_scores(self.name, scores)
 
+    def mode_notes(self, mode: EndpointMode) -> list[str]:
+        if mode is EndpointMode.PROMPT_PYTHON:
+            return [
+                "prompt and decoding of BFCL's Qwen prompt handler (bfcl-eval 2025.8.6.2, think block stripped); "
+                "differs: arithmetic in arguments is computed on constants only, never eval'ed"
+            ]
+        if mode is EndpointMode.FUNCTION_CALLING and self.settings.fc_tools == "bfcl_qwen":
+            return [
+                "tool docs of BFCL's Qwen FC handler (Gorilla types, dotted names); differs: sent as OpenAI tools "
+                "through the chat API and decoded by the server's tool parser, not BFCL's raw prompt and regex"
+            ]
+        if mode is EndpointMode.FUNCTION_CALLING:
+            return ["fc_tools=openai: OpenAI-converted tools, dots renamed to '_': not a BFCL Qwen handler"]
+        return ["prompt_hermes: LoopTool's training prompt, not a leaderboard configuration"]
+
 
 # ---------------------------------------------------------------- ground-truth outputs
 

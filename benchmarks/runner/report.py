@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.markup import escape
 from rich.table import Table
 
-from looptool.benchmarks.base import SummaryRow
+from looptool.benchmarks.base import SummaryRow, create_benchmark
 from looptool.benchmarks.runner.engine import CellResult
 from looptool.jsonl import write_json_atomic, write_text_atomic
 from looptool.logs import console
@@ -37,10 +37,19 @@ class CellReport(BaseModel):
     requests: int
     wall_s: float
     rows: list[SummaryRow] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the mode follows, where it differs")
 
     @property
     def column(self) -> str:
         return f"{self.model} [{self.mode}]"
+
+
+def _notes(result: CellResult) -> list[str]:
+    benchmark = create_benchmark(result.plan.benchmark, result.plan.request.options)
+    try:
+        return benchmark.mode_notes(result.plan.endpoint.mode)
+    finally:
+        benchmark.close()
 
 
 def cell_reports(results: Sequence[CellResult]) -> list[CellReport]:
@@ -57,6 +66,7 @@ def cell_reports(results: Sequence[CellResult]) -> list[CellReport]:
             requests=result.manifest.requests,
             wall_s=round(result.manifest.wall_s, 3),
             rows=result.summary.rows if result.summary else [],
+            notes=_notes(result),
         )
         for result in results
     ]
@@ -96,7 +106,8 @@ def headline_tables(reports: Sequence[CellReport]) -> list[Table]:
                     columns.setdefault(_row_key(row), row.label or row.name)
         if not columns:
             continue
-        table = Table(title=f"{benchmark}: leaderboard columns (accuracy %)")
+        notes = dict.fromkeys(f"{report.mode}: {note}" for report in cells for note in report.notes)
+        table = Table(title=f"{benchmark}: leaderboard columns (accuracy %)", caption="\n".join(notes) or None)
         table.add_column("model [mode]")
         for (variant, _), label in columns.items():
             table.add_column(escape(f"{label} ({variant})" if variant else label), justify="right")

@@ -168,8 +168,9 @@ def test_reports_show_the_leaderboard_columns_per_model() -> None:
     scores = [score for name, (right, total) in results.items() for score in _scores(name, right, total)]
     rows = summarize_scores("bfcl_v3", scores).rows
     report = CellReport(model="m", mode="prompt_python", benchmark="bfcl_v3", complete=True, entries=1,
-                        outputs=1, failed=0, requests=1, wall_s=0.0, rows=rows)
+                        outputs=1, failed=0, requests=1, wall_s=0.0, rows=rows, notes=["as BFCL's handler"])
     (table,) = headline_tables([report])
+    assert table.caption == "prompt_python: as BFCL's handler"
     assert [column.header for column in table.columns] == [
         "model [mode]", "Overall Acc", "Non-Live AST Acc", "Live Acc", "Multi Turn Acc",
         "Relevance Detection", "Irrelevance Detection",
@@ -190,3 +191,13 @@ def test_a_checkpoint_runs_only_the_benchmarks_listed_for_a_mode() -> None:
     assert spec.benchmarks_for(EndpointMode.PROMPT_PYTHON, ["bfcl_v3", "acebench"]) == ["bfcl_v3", "acebench"]
     with pytest.raises(ValidationError, match="not in its modes"):
         CheckpointSpec(label="c", path="embedded", modes=["prompt_python"], mode_benchmarks={"function_calling": []})
+
+
+def test_modes_say_what_they_follow_and_where_they_differ() -> None:
+    from looptool.benchmarks.acebench import AceBench
+    from looptool.benchmarks.bfcl import BfclV3
+
+    assert "not a leaderboard configuration" in BfclV3().mode_notes(EndpointMode.PROMPT_HERMES)[0]
+    assert "dotted names" in BfclV3().mode_notes(EndpointMode.FUNCTION_CALLING)[0]
+    assert "not a BFCL Qwen handler" in BfclV3({"fc_tools": "openai"}).mode_notes(EndpointMode.FUNCTION_CALLING)[0]
+    assert any("upstream has none" in note for note in AceBench().mode_notes(EndpointMode.FUNCTION_CALLING))

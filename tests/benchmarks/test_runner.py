@@ -354,6 +354,7 @@ def test_eval_defaults_to_bfcls_prompt_handler_and_its_token_budget(tmp_path: Pa
     assert body["messages"][0]["content"].startswith("You are an expert in composing functions.")
     (cell,) = _results(out)
     assert cell["mode"] == "prompt_python" and cell["rows"][0]["score"] == 1.0
+    assert "BFCL's Qwen prompt handler" in cell["notes"][0]  # the report says what the mode follows
 
 
 def test_sweep_seeds_repeats_sampling_cells_and_reports_mean_and_spread(tmp_path: Path) -> None:
