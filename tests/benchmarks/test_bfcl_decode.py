@@ -262,3 +262,30 @@ def test_prompt_mode_scores_agree_with_bfcls_own_pipeline_for_a_prompting_qwen(
     think_right = [ours[e.id] for i, e in enumerate(entries) if i % 3 == 0 and i % 7 and e.category == "simple"]
     assert sum(think_right) > len(think_right) // 2  # correct answers after a think block score
     assert 0.3 < sum(ours.values()) / len(ours) < 0.95  # a mix of right and wrong verdicts
+
+
+def test_prompt_python_first_turn_equals_bfcls_qwen_prompt_handler(
+    bfcl_entries: dict[str, list[EvalEntry]], tmp_path: Path
+) -> None:
+    """System prompt, tool docs (str() of the language-hinted Gorilla docs) and an entry's own
+    system message, exactly as BFCL's handler builds them, for Python, Java, JavaScript and
+    live entries, including every live entry that brings its own system message."""
+    from looptool.benchmarks.bfcl import prompting
+
+    chosen = [entries[index] for entries in (bfcl_entries["simple"], bfcl_entries["java"],
+              bfcl_entries["javascript"], bfcl_entries["parallel_multiple"], bfcl_entries["live_multiple"])
+              for index in (0, 7)]
+    own_system = [entry for category in ("live_simple", "live_multiple", "live_irrelevance", "live_relevance")
+                  for entry in bfcl_entries[category] if entry.payload["question"][0][0]["role"] == "system"]
+    assert own_system, "BFCL-v3 live data has entries with their own system message"
+    chosen += own_system[:20]
+    (tmp_path / "in.json").write_text(json.dumps([entry.id for entry in chosen]))
+    subprocess.run(
+        [str(find_bfcl_python()), str(Path(__file__).with_name("bfcl_prompt_reference.py")),
+         str(tmp_path / "in.json"), str(tmp_path / "out.json")],
+        check=True, capture_output=True, timeout=300,
+    )
+    expected = json.loads((tmp_path / "out.json").read_text())
+    for entry in chosen:
+        ours = prompting.first_turn(entry.payload["question"][0], entry.payload["docs"])
+        assert ours == expected[entry.id], entry.id
