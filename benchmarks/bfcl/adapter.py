@@ -186,7 +186,8 @@ class BfclV3(Benchmark):
         (``prompt_python``), ``history`` the structured one (the other modes)."""
         mode = model.endpoint.mode
         if mode is EndpointMode.PROMPT_PYTHON:
-            return await self.decode_prompt(await model.chat_raw(prompt), entry.payload.get("language", "Python"))
+            reply = await model.chat_raw(list(prompt))  # a copy: the conversation grows after this request
+            return await self.decode_prompt(reply, entry.payload.get("language", "Python"))
         if mode is EndpointMode.FUNCTION_CALLING:
             rendered = render_request(EndpointMode.FUNCTION_CALLING, history, []).messages
             return names.restore(await model.chat_raw(rendered, tools or None))
@@ -237,7 +238,11 @@ class BfclV3(Benchmark):
                 rendered = [{"role": m.role.value, "content": m.content} for m in user]
                 if str(index) in held_out:
                     added = held_out[str(index)]
-                    if mode is EndpointMode.FUNCTION_CALLING:
+                    if mode is EndpointMode.FUNCTION_CALLING and names.style == "bfcl_qwen":
+                        # BFCL's Qwen FC handler runs BFCL's prompting loop: the held-out docs go
+                        # into the user message; its tool list stays as it was
+                        content = prompting.additional_functions(held_out_docs[str(index)])["content"]
+                    elif mode is EndpointMode.FUNCTION_CALLING:  # BFCL's API FC handlers: new tools
                         tools = [*tools, *names.openai_tools(added, held_out_docs[str(index)])]
                         content = ADDITIONAL_FUNCTION_PROMPT
                     else:  # prompt modes: the new docs go into the user message, as BFCL's

@@ -209,3 +209,63 @@ def test_missing_data_folder_is_named(tmp_path: Any) -> None:
 def test_missing_bfcl_environment_names_the_setup_command(tmp_path: Any) -> None:
     with pytest.raises(FileNotFoundError, match="scripts/setup.sh bfcl"):
         BfclV3({"python": str(tmp_path / "python")}).load(["simple"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "style", "docs_in_message", "tools_grow"),
+    [
+        (EndpointMode.PROMPT_PYTHON, "bfcl_qwen", True, False),
+        (EndpointMode.FUNCTION_CALLING, "bfcl_qwen", True, False),  # BFCL's Qwen FC handler: prompting loop
+        (EndpointMode.FUNCTION_CALLING, "openai", False, True),  # BFCL's API FC handlers: new tools
+    ],
+)
+def test_miss_func_turn_follows_the_handler(
+    bfcl_entries: dict[str, list[EvalEntry]], mode: EndpointMode, style: str, docs_in_message: bool, tools_grow: bool
+) -> None:
+    bench = BfclV3({"fc_tools": style})
+    entry = _entry(bfcl_entries, "multi_turn_miss_func_0")
+    turn = next(iter(entry.payload["held_out_docs"]))
+    name = entry.payload["held_out_docs"][turn][0]["name"]
+    seen: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+
+    def reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        seen.append((messages, tools or []))
+        return "Nothing to do."
+
+    asyncio.run(bench.run_entry(entry, ScriptedBenchmarkModel(reply, mode=mode)))
+    added = "I have updated some more functions you can choose from. What about now?"
+    last_users = [next(m["content"] for m in reversed(messages) if m["role"] == "user") for messages, _ in seen]
+    (at,) = [index for index, content in enumerate(last_users) if content.endswith(added)]
+    assert at > 0  # the held-out turn comes after the first one
+    # BFCL's prompting message: str() of the held-out docs, as they are
+    assert (f"[{{'name': '{name}'" in last_users[at]) is docs_in_message
+    tool_names = [[tool["function"]["name"] for tool in tools] for _, tools in seen]
+    if mode is EndpointMode.FUNCTION_CALLING:
+        assert (name in tool_names[at]) is tools_grow and name not in tool_names[0]
+
+
+def test_multi_turn_prompt_python_replays_ground_truth_in_bfcls_conversation(
+    bfcl: BfclV3, bfcl_entries: dict[str, list[EvalEntry]]
+) -> None:
+    entry = _entry(bfcl_entries, "multi_turn_base_0")
+    truth = entry.payload["ground_truth_calls"]
+    state = {"turn": -1, "answered": False}
+    requests: list[list[dict[str, Any]]] = []
+
+    def reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        requests.append(messages)
+        users = sum(1 for m in messages if m["role"] == "user" and not m["content"].startswith("<tool_response>"))
+        if users - 1 != state["turn"]:
+            state["turn"], state["answered"] = users - 1, False
+        if state["answered"] or not truth[state["turn"]]:
+            return "<think>\ndone\n</think>\n\nAll done."
+        state["answered"] = True
+        return "<think>\nplan\n</think>\n\n" + render_python([ToolCall(**call) for call in truth[state["turn"]]])
+
+    output = asyncio.run(bfcl.run_entry(entry, ScriptedBenchmarkModel(reply, mode=EndpointMode.PROMPT_PYTHON)))
+    assert bfcl.score(entry, output).score == 1.0
+    second = requests[1]  # after the first step: the reply's text, then all results in one user turn
+    assert second[-2] == {"role": "assistant", "content": render_python([ToolCall(**c) for c in truth[0]])}
+    results = second[-1]["content"]
+    assert second[-1]["role"] == "user" and results.count("<tool_response>\n") == len(truth[0])
+    assert "<think>" not in json.dumps(requests[-1])  # reasoning never goes back to the model
