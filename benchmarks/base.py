@@ -389,6 +389,12 @@ class Benchmark(ABC):
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         """Per-category scores, groups and the overall as the benchmark's leaderboard does."""
 
+    def prompt_fingerprint(self, mode: EndpointMode) -> str:
+        """A hash of the benchmark's own prompt text for ``mode`` (part of a cell's identity, so
+        a prompt change is never mixed with outputs of the old prompt); "" when the benchmark
+        only uses the endpoint's rendering (:meth:`ChatModel.chat`)."""
+        return ""
+
     def mode_notes(self, mode: EndpointMode) -> list[str]:
         """What the runs of ``mode`` follow and where they deliberately differ from the
         benchmark's reference harness; printed under the reports and kept in results.json."""

@@ -12,6 +12,8 @@ and ``variant_scores`` has both.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 
 from looptool.agents.backends.acebench import AceEnvironment, load_initial_state
+from looptool.benchmarks.acebench import prompts as prompt_texts
 from looptool.benchmarks.acebench.categories import (
     GROUPS,
     LANGUAGES,
@@ -259,6 +262,17 @@ class AceBench(Benchmark):
 
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         return summarize_scores(scores, self.settings.scoring, benchmark=self.name)
+
+    def prompt_fingerprint(self, mode: EndpointMode) -> str:
+        """Upstream's prompt file (prompt modes) or our function-calling prompts."""
+        if mode is EndpointMode.FUNCTION_CALLING:
+            texts = prompt_texts
+            parts: Any = [texts.SPECIAL_RULES_EN, texts.SPECIAL_RULES_ZH, texts.AGENT_RULES_FC_EN,
+                          texts.AGENT_RULES_FC_ZH, texts.MULTI_STEP_RULES_FC_EN, texts.MULTI_STEP_RULES_FC_ZH,
+                          texts.ROLES_EN, texts.ROLES_ZH, texts.SYSTEM_TEMPLATE.template]
+        else:
+            parts = self.prompts.files
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def mode_notes(self, mode: EndpointMode) -> list[str]:
         notes = [f"overall = English summary, as the paper; scoring {self.settings.scoring}"]

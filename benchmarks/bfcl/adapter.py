@@ -8,6 +8,7 @@ environment). This module only talks to the model and translates between the two
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -339,6 +340,16 @@ class BfclV3(Benchmark):
 
     def summarize(self, scores: Sequence[EntryScore]) -> BenchmarkSummary:
         return summarize_scores(self.name, scores)
+
+    def prompt_fingerprint(self, mode: EndpointMode) -> str:
+        """BFCL's prompt texts and the prompting conversation of a fixed probe entry."""
+        probe = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
+        docs = [{"name": "probe.f", "description": "D", "parameters": {"type": "dict", "properties": {}}}]
+        parts = [
+            prompting.first_turn(probe, docs), prompting.tool_results(["R1", "R2"]),
+            prompting.additional_functions(docs), self.settings.fc_tools, mode.value,
+        ]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
     def mode_notes(self, mode: EndpointMode) -> list[str]:
         if mode is EndpointMode.PROMPT_PYTHON:

@@ -9,7 +9,8 @@ The identity holds the benchmark's version and its output-affecting options, the
 settings except those that only say where and how fast to ask (:data:`TRANSPORT_FIELDS`) --
 so the served model name, mode, sampling (temperature, top_p, max_tokens, seed), extra body
 and prompt preamble are in --, a fingerprint of the mode's prompt rendering (a change of the
-prompt code changes it), and for a served checkpoint a fingerprint of its files.
+prompt code changes it), the benchmark's own prompt fingerprint
+(:meth:`Benchmark.prompt_fingerprint`), and for a served checkpoint a fingerprint of its files.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class CellIdentity(BaseModel):
     options: dict[str, Any]
     endpoint: dict[str, Any]
     prompt_fingerprint: str
+    benchmark_prompt: str = ""
     checkpoint_fingerprint: str | None = None
 
     def differences(self, other: CellIdentity) -> list[str]:
@@ -120,5 +122,6 @@ def cell_identity(
         options=options,
         endpoint=settings,
         prompt_fingerprint=prompt_fingerprint(endpoint),
+        benchmark_prompt=benchmark.prompt_fingerprint(endpoint.mode),
         checkpoint_fingerprint=checkpoint_fingerprint(checkpoint),
     )

@@ -384,3 +384,17 @@ def test_sweep_seeds_repeats_sampling_cells_and_reports_mean_and_spread(tmp_path
     assert stats["scores"] == [0.5, 0.0, 0.0] and stats["mean"] == pytest.approx(1 / 6)
     assert stats["stdev"] == pytest.approx(0.288675, abs=1e-6) and (stats["minimum"], stats["maximum"]) == (0.0, 0.5)
     assert main(["sweep", "-c", str(config), "--out", str(tmp_path / "bad"), "--seeds", "0"]) == 2
+
+
+def test_a_changed_benchmark_prompt_is_a_new_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    from looptool.benchmarks.base import ModelEndpoint
+    from looptool.benchmarks.bfcl import BfclV3, prompting
+    from looptool.benchmarks.runner.identity import cell_identity
+
+    endpoint = ModelEndpoint(model="m", mode="prompt_python")
+    before = cell_identity(BfclV3(), endpoint)
+    monkeypatch.setattr(prompting, "DEFAULT_SYSTEM_PROMPT", prompting.DEFAULT_SYSTEM_PROMPT + "Be brief.\n")
+    after = cell_identity(BfclV3(), endpoint)
+    assert [line.split(":")[0] for line in before.differences(after)] == ["benchmark_prompt"]
+    fc = cell_identity(BfclV3({"fc_tools": "openai"}), ModelEndpoint(model="m", mode="function_calling"))
+    assert "options.fc_tools" in " ".join(before.differences(fc))
