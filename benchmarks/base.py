@@ -119,6 +119,11 @@ class ModelEndpoint(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0, description="retries of transport errors / 5xx")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="sent with every request")
+    preamble: str = Field(
+        default="",
+        description="prompt_hermes only: text before the tool list in the system prompt, as train.preamble "
+        "(the loop sets it so a policy is evaluated with the prompt it was trained on)",
+    )
 
     @field_validator("base_url")
     @classmethod

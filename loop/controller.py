@@ -365,7 +365,8 @@ class LoopRunner:
                 if self.settings.evaluate_benchmarks:
                     scores.benchmarks, scores.benchmark_errors = asyncio.run(benchmark_scores(
                         self.config, stage.path / "benchmarks", label=policy.label.replace("/", "-"),
-                        base_url=served.base_url, model=served.model, checkpoint=policy.merged))
+                        base_url=served.base_url, model=served.model, checkpoint=policy.merged,
+                        preamble=self.train_settings.preamble))
                 write_json_atomic(scores_path, scores.model_dump(mode="json"))
         return PolicyScores.model_validate_json(scores_path.read_text(encoding="utf-8"))
 

@@ -57,15 +57,17 @@ def summary_scores(benchmark: str, summary: BenchmarkSummary) -> dict[str, float
 
 
 async def benchmark_scores(
-    config: LoopToolConfig, out: Path, *, label: str, base_url: str, model: str, checkpoint: str
+    config: LoopToolConfig, out: Path, *, label: str, base_url: str, model: str, checkpoint: str, preamble: str = ""
 ) -> tuple[dict[str, float], list[str]]:
-    """Run the ``eval`` section's slices against ``model`` at ``base_url``; overall score per benchmark."""
+    """Run the ``eval`` section's slices against ``model`` at ``base_url``; overall score per benchmark.
+    ``preamble`` is the training prompt's (``train.preamble``), so prompt-mode cells ask the policy
+    as it was trained."""
     from looptool.benchmarks.base import ModelEndpoint
     from looptool.benchmarks.runner.engine import plan_cells, run_plans
     from looptool.benchmarks.runner.settings import EvalSettings
 
     settings = config.section("eval", EvalSettings)
-    endpoint = ModelEndpoint(label=label, base_url=base_url, model=model)
+    endpoint = ModelEndpoint(label=label, base_url=base_url, model=model, preamble=preamble)
     plans = plan_cells(settings, [endpoint], checkpoint=checkpoint)
     results = await run_plans(plans, out)
     scores: dict[str, float] = {}

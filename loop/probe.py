@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from looptool.batch import BatchItem, ItemOutcome, finished_in_order, read_journal, run_batch
-from looptool.codecs import parse_hermes
+from looptool.codecs import decode_hermes_reply
 from looptool.loop.records import ProbeRecord
 from looptool.training.examples import ChatTokenizer, GRPOExample
 from looptool.training.rewards import score_tool_match
@@ -118,7 +118,7 @@ async def probe_example(example: GRPOExample, tools: ProbeTools) -> ProbeRecord:
     result = await tools.client.complete(ids, max_tokens=settings.max_tokens, temperature=0.0, **extra)
     text = str(result.text)
     matched = score_tool_match(text, example.label_kind, list(example.label_calls)) == 1.0
-    parsed = parse_hermes(text, allow_trailing_text=True)
+    parsed = decode_hermes_reply(text)
     record = ProbeRecord(
         sample_id=example.sample_id,
         completion=text,

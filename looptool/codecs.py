@@ -116,7 +116,8 @@ def parse_hermes(text: str, *, allow_trailing_text: bool = False) -> ParseResult
     """Parse an assistant completion in Hermes format.
 
     Text before the first block is returned as ``content``; text after the last block is
-    an error unless ``allow_trailing_text`` (the strict form is what the reward uses).
+    an error unless ``allow_trailing_text`` (the strict form feeds the shaped reward's format
+    credit; scoring uses :func:`decode_hermes_reply`).
     """
     reasoning: str | None = None
     body = text
@@ -183,6 +184,15 @@ def parse_hermes(text: str, *, allow_trailing_text: bool = False) -> ParseResult
             offset + cursor,
         )
     return ParseResult(calls=calls, content=content, reasoning=reasoning)
+
+
+
+def decode_hermes_reply(text: str) -> ParseResult:
+    """How every consumer reads a reply to a Hermes-format prompt: the GRPO reward, the probe,
+    held-out evaluation and the benchmarks' ``prompt_hermes`` decoder. A leading think block is
+    skipped and text after the last tool call is ignored, so one completion scores the same in
+    training and in evaluation."""
+    return parse_hermes(text, allow_trailing_text=True)
 
 
 # ---------------------------------------------------------------- OpenAI tool_calls

@@ -1,13 +1,18 @@
-"""The tool-use prompt shared by training (GRPO prompts) and the benchmarks' prompt mode.
+"""The tool-use prompt shared by training (GRPO prompts), probing, held-out evaluation and the
+benchmarks' ``prompt_hermes`` mode.
 
 Qwen3/Hermes style: the tool list goes into the system prompt as JSON inside
 ``<tools></tools>``; the model answers with ``<tool_call>`` blocks. Messages are converted
 to plain chat dicts that any Hugging Face chat template (ChatML for SmolLM2) renders.
+:func:`render_prompt` is the one renderer: preamble, date/time and, given a token counter,
+truncation of the oldest turns.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from looptool.codecs import render_hermes
@@ -71,3 +76,73 @@ def chat_messages(
         system_parts.append(date_line(now))
     system = tool_system_prompt(tools, "\n\n".join(part for part in system_parts if part))
     return [{"role": "system", "content": system}, *(message_to_chat(m) for m in rest)]
+
+
+TokenCounter = Callable[[list[dict[str, Any]]], int]
+"""Tokens of chat messages as the model will see them (chat template + generation prompt)."""
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """Chat messages for one request, and what truncation did to them."""
+
+    messages: list[dict[str, Any]]
+    tokens: int = 0
+    dropped_messages: int = 0
+    over_limit: bool = False
+
+
+def _turn_starts(context: list[Message]) -> list[int]:
+    """Indices of non-system messages where a turn begins (each user message; the first
+    non-system message also starts one)."""
+    starts: list[int] = []
+    for index, message in enumerate(context):
+        if message.role == Role.SYSTEM:
+            continue
+        if not starts or message.role == Role.USER:
+            starts.append(index)
+    return starts
+
+
+def _last_user_index(context: list[Message]) -> int:
+    for index in range(len(context) - 1, -1, -1):
+        if context[index].role == Role.USER:
+            return index
+    return 0
+
+
+def render_prompt(
+    tools: list[ToolSpec],
+    context: list[Message],
+    *,
+    preamble: str = "",
+    now: str | None = None,
+    count_tokens: TokenCounter | None = None,
+    max_prompt_tokens: int | None = None,
+) -> RenderedPrompt:
+    """:func:`chat_messages`, and with ``count_tokens`` and ``max_prompt_tokens`` the oldest
+    turns dropped while the prompt is too long (a turn = a user message and what follows it up
+    to the next user message). The system prompt with the tools and everything from the last
+    user message on always stay; a prompt still too long is marked ``over_limit``."""
+    messages = chat_messages(tools, context, preamble, now=now)
+    if count_tokens is None:
+        return RenderedPrompt(messages)
+    context = list(context)
+    keep_from = _last_user_index(context)
+    dropped = 0
+    tokens = count_tokens(messages)
+    while max_prompt_tokens is not None and tokens > max_prompt_tokens:
+        starts = [i for i in _turn_starts(context) if i <= keep_from]
+        if len(starts) < 2 and not (starts and starts[0] < keep_from):
+            break  # only the protected part is left
+        end = starts[1] if len(starts) > 1 else keep_from
+        removable = {i for i in range(starts[0], end) if context[i].role != Role.SYSTEM}
+        if not removable:
+            break
+        context = [m for i, m in enumerate(context) if i not in removable]
+        dropped += len(removable)
+        keep_from -= len(removable)
+        messages = chat_messages(tools, context, preamble, now=now)
+        tokens = count_tokens(messages)
+    over = max_prompt_tokens is not None and tokens > max_prompt_tokens
+    return RenderedPrompt(messages, tokens=tokens, dropped_messages=dropped, over_limit=over)

@@ -1,10 +1,12 @@
 """Sample -> GRPO example: the tool prompt as chat messages, the label kept as columns.
 
-The prompt is :func:`looptool.prompts.chat_messages` (the same prompt the benchmarks'
-prompt mode uses; the sample's system messages and date/time ``now`` join the tool system
-prompt); TRL renders it with the model's chat template. A prompt longer than
-``max_prompt_tokens`` loses whole turns from the oldest end: the system prompt with the
-tools and everything from the last user message on always stay.
+The prompt is :func:`looptool.prompts.render_prompt` (the renderer of the probe, held-out
+evaluation and the benchmarks' ``prompt_hermes`` mode; the sample's system messages and
+date/time ``now`` join the tool system prompt); TRL renders it with the model's chat template.
+A prompt longer than ``max_prompt_tokens`` loses whole turns from the oldest end: the system
+prompt with the tools and everything from the last user message on always stay. A prompt
+still over the limit after that is dropped from the set and counted (a colocated vLLM would
+reject it mid-run).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from looptool.codecs import render_hermes
-from looptool.prompts import chat_messages
-from looptool.schema import Message, Role, Sample, ToolCall
+from looptool.prompts import render_prompt
+from looptool.schema import Sample, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +78,6 @@ def decode_label_calls(text: str) -> list[ToolCall]:
     return [ToolCall.model_validate(item) for item in json.loads(text or "[]")]
 
 
-def _turn_starts(context: list[Message]) -> list[int]:
-    """Indices of non-system messages where a turn begins (each user message; the first
-    non-system message also starts one)."""
-    starts: list[int] = []
-    for index, message in enumerate(context):
-        if message.role == Role.SYSTEM:
-            continue
-        if not starts or message.role == Role.USER:
-            starts.append(index)
-    return starts
-
-
-def _last_user_index(context: list[Message]) -> int:
-    for index in range(len(context) - 1, -1, -1):
-        if context[index].role == Role.USER:
-            return index
-    return 0
-
-
 def build_example(
     sample: Sample,
     tokenizer: ChatTokenizer | None,
@@ -101,43 +85,33 @@ def build_example(
     max_prompt_tokens: int,
     preamble: str = "",
 ) -> GRPOExample:
-    """Convert one sample, dropping the oldest turns while the prompt is too long."""
-    context = list(sample.context)
-    keep_from = _last_user_index(context)
-    dropped = 0
-    messages = chat_messages(sample.tools, context, preamble, now=sample.now)
-    tokens = count_prompt_tokens(tokenizer, messages) if tokenizer is not None else 0
-    while tokenizer is not None and tokens > max_prompt_tokens:
-        starts = [i for i in _turn_starts(context) if i <= keep_from]
-        if len(starts) < 2 and not (starts and starts[0] < keep_from):
-            break  # only the protected part is left
-        first = starts[0]
-        end = starts[1] if len(starts) > 1 else keep_from
-        removable = [i for i in range(first, end) if context[i].role != Role.SYSTEM]
-        if not removable:
-            break
-        context = [m for i, m in enumerate(context) if i not in set(removable)]
-        dropped += len(removable)
-        keep_from -= len(removable)
-        messages = chat_messages(sample.tools, context, preamble, now=sample.now)
-        tokens = count_prompt_tokens(tokenizer, messages)
+    """Convert one sample with :func:`looptool.prompts.render_prompt` (the renderer evaluation
+    uses too), dropping the oldest turns while the prompt is too long."""
+    counter = None if tokenizer is None else partial(count_prompt_tokens, tokenizer)
+    rendered = render_prompt(
+        sample.tools, sample.context, preamble=preamble, now=sample.now,
+        count_tokens=counter, max_prompt_tokens=max_prompt_tokens,
+    )
     return GRPOExample(
         sample_id=sample.id,
-        prompt=messages,
+        prompt=rendered.messages,
         label_kind=sample.label_kind,
         label_calls=list(sample.label_calls),
         label_text=sample.label_text or "",
-        prompt_tokens=tokens,
-        dropped_messages=dropped,
-        over_limit=tokenizer is not None and tokens > max_prompt_tokens,
+        prompt_tokens=rendered.tokens,
+        dropped_messages=rendered.dropped_messages,
+        over_limit=rendered.over_limit,
     )
 
 
 @dataclass(frozen=True)
 class ExampleSet:
-    """Converted examples plus the truncation counts the run report shows."""
+    """Converted examples plus the truncation counts the run report shows. ``dropped`` holds
+    the ids of samples whose prompt stayed over the limit after truncation (not in
+    ``examples``)."""
 
     examples: list[GRPOExample]
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def truncated(self) -> int:
@@ -145,7 +119,7 @@ class ExampleSet:
 
     @property
     def over_limit(self) -> int:
-        return sum(1 for example in self.examples if example.over_limit)
+        return len(self.dropped)
 
     @property
     def max_prompt_tokens_seen(self) -> int:
@@ -162,24 +136,30 @@ def build_examples(
     max_prompt_tokens: int,
     preamble: str = "",
 ) -> ExampleSet:
-    """Convert every sample; logs how many prompts were truncated or stay over the limit."""
-    examples = [
+    """Convert every sample; prompts still over ``max_prompt_tokens`` after truncation are
+    dropped and counted. Logs how many were truncated or dropped."""
+    converted = [
         build_example(sample, tokenizer, max_prompt_tokens=max_prompt_tokens, preamble=preamble)
         for sample in samples
     ]
-    result = ExampleSet(examples)
+    result = ExampleSet(
+        [example for example in converted if not example.over_limit],
+        dropped=[example.sample_id for example in converted if example.over_limit],
+    )
     if result.truncated:
         log.warning(
             "%d of %d prompts were longer than %d tokens and lost their oldest turns",
             result.truncated,
-            len(examples),
+            len(converted),
             max_prompt_tokens,
         )
-    if result.over_limit:
+    if result.dropped:
         log.warning(
-            "%d prompts are still over %d tokens after truncation (tools + last user turn "
-            "alone are longer); they are kept as they are",
-            result.over_limit,
+            "%d of %d prompts are still over %d tokens after truncation (tools + last user turn "
+            "alone are longer) and were dropped: %s",
+            len(result.dropped),
+            len(converted),
             max_prompt_tokens,
+            ", ".join(result.dropped[:5]) + (" ..." if len(result.dropped) > 5 else ""),
         )
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from looptool.codecs import parse_hermes, tool_calls_match
+from looptool.codecs import decode_hermes_reply, parse_hermes, tool_calls_match
 from looptool.errors import UnknownNameError
 from looptool.registry import Registry
 from looptool.schema import ToolCall
@@ -78,8 +78,12 @@ def _column(columns: dict[str, Any], name: str, count: int, default: Any) -> lis
 
 
 def score_tool_match(text: str, label_kind: str, label_calls: list[ToolCall]) -> float:
-    """1.0 when ``text`` answers the label exactly (see :func:`tool_match`), else 0.0."""
-    parsed = parse_hermes(text)
+    """1.0 when ``text`` answers the label exactly (see :func:`tool_match`), else 0.0.
+
+    The completion is read by :func:`looptool.codecs.decode_hermes_reply`, the decoder of
+    the benchmarks' ``prompt_hermes`` mode and of the loop's probe, so a completion earns the
+    reward exactly when evaluation would count it correct."""
+    parsed = decode_hermes_reply(text)
     if label_kind == "text":
         return 1.0 if parsed.ok and not parsed.calls and parsed.content.strip() else 0.0
     if not parsed.ok or not parsed.calls:
@@ -91,8 +95,9 @@ def score_tool_match(text: str, label_kind: str, label_calls: list[ToolCall]) ->
 def tool_match(completions: Sequence[Any], **columns: Any) -> list[float]:
     """The paper's binary reward.
 
-    Call labels: 1 when the completion (after an optional ``<think>`` block) consists of
-    ``<tool_call>`` blocks that parse and whose multiset of {name, arguments} equals the
+    Call labels: 1 when the completion (after an optional ``<think>`` block and text before
+    the first block; text after the last block is ignored, as the benchmarks' decoder does)
+    holds ``<tool_call>`` blocks that parse and whose multiset of {name, arguments} equals the
     label's (ToolMatch: order-free across calls, ``1 == 1.0``). Text-reply labels: 1 when the
     completion makes no tool call and says something. Anything else, 0.
     """
@@ -163,7 +168,8 @@ def score_tool_match_shaped(text: str, label_kind: str, label_calls: list[ToolCa
 def tool_match_shaped(completions: Sequence[Any], **columns: Any) -> list[float]:
     """A finer reward for small models that never hit the binary one.
 
-    0.2 for well-formed ``<tool_call>`` blocks (0.1 when text trails them), 0.3 x the share
+    0.2 for well-formed ``<tool_call>`` blocks (0.1 when text trails them; an exact answer with
+    trailing text scores 1, as in ``tool_match``), 0.3 x the share
     of calls with a label tool name, 0.5 x the share of matching arguments in name-paired
     calls (both shares over the larger of the two call counts). Capped at 0.95 unless the
     answer matches exactly (then 1). Text-reply labels score like ``tool_match``.

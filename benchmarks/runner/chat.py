@@ -20,13 +20,13 @@ import httpx
 from looptool.benchmarks.base import EndpointError, EndpointMode, ModelEndpoint, ModelReply
 from looptool.codecs import (
     ParseResult,
-    parse_hermes,
+    decode_hermes_reply,
     parse_openai,
     parse_python,
     render_openai,
     render_python,
 )
-from looptool.prompts import chat_messages, message_to_chat
+from looptool.prompts import message_to_chat, render_prompt
 from looptool.schema import Message, Role, ToolSpec
 from looptool.transport import RETRY_STATUSES, BalancedTransport, Endpoint, EndpointPool
 from looptool.usage import UsageRecorder
@@ -121,14 +121,20 @@ def _python_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dic
     return rendered
 
 
-def render_request(mode: EndpointMode, messages: list[Message], tools: list[ToolSpec]) -> ChatRequest:
-    """Render messages + tools for ``mode`` (see :class:`benchmarks.base.EndpointMode`)."""
+def render_request(
+    mode: EndpointMode, messages: list[Message], tools: list[ToolSpec], *, preamble: str = ""
+) -> ChatRequest:
+    """Render messages + tools for ``mode`` (see :class:`benchmarks.base.EndpointMode`).
+
+    ``prompt_hermes`` uses :func:`looptool.prompts.render_prompt`, the renderer of training
+    prompts, with the endpoint's ``preamble`` (a policy trained with a preamble is evaluated
+    with it); benchmark prompts are never truncated."""
     if mode is EndpointMode.FUNCTION_CALLING:
         return ChatRequest(_openai_messages(messages), [tool.to_openai() for tool in tools] or None)
     if not tools:
         return ChatRequest([message_to_chat(message) for message in messages])
     if mode is EndpointMode.PROMPT_HERMES:
-        return ChatRequest(chat_messages(tools, messages))
+        return ChatRequest(render_prompt(tools, messages, preamble=preamble).messages)
     return ChatRequest(_python_messages(messages, tools))
 
 
@@ -145,7 +151,7 @@ def decode_reply(mode: EndpointMode, content: str | None, tool_calls: Any = None
             parse_error=str(result.error) if result.error else None,
         )
     if mode is EndpointMode.PROMPT_HERMES:
-        result = parse_hermes(text, allow_trailing_text=True)
+        result = decode_hermes_reply(text)
         visible = result.content if result.ok else text
     else:
         result = parse_python(text)
@@ -246,7 +252,7 @@ class OpenAIChatModel:
         return names
 
     async def chat(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        request = render_request(self.endpoint.mode, messages, tools)
+        request = render_request(self.endpoint.mode, messages, tools, preamble=self.endpoint.preamble)
         return await self.chat_raw(request.messages, request.tools)
 
     async def chat_raw(

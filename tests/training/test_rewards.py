@@ -66,7 +66,8 @@ CALL_CASES = [
     ("unclosed block", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 1}}', [WEATHER_PARIS], 0.0),
     ("plain text instead of a call", "The weather in Paris is sunny.", [WEATHER_PARIS], 0.0),
     ("empty completion", "", [WEATHER_PARIS], 0.0),
-    ("text after the call", EXACT + "\nHope that helps!", [WEATHER_PARIS], 0.0),
+    # the benchmarks' prompt_hermes decoder ignores text after the last block, and so does the reward
+    ("text after the call", EXACT + "\nHope that helps!", [WEATHER_PARIS], 1.0),
     ("<think> prefix", "<think>\nThe user wants Paris weather.\n</think>\n\n" + EXACT, [WEATHER_PARIS], 1.0),
     ("unclosed <think>", "<think>\nhmm " + EXACT, [WEATHER_PARIS], 0.0),
     ("think then wrong call", "<think>x</think>" + block("get_weather", {"city": "Rome", "days": 1}), [WEATHER_PARIS], 0.0),
@@ -120,7 +121,7 @@ def test_shaped_reward_orders_answers_by_closeness() -> None:
     assert scores["exact"] == 1.0
     assert scores["garbage"] == 0.0
     assert 0.0 < scores["wrong_names"] < scores["one_call_only"] < scores["one_wrong_value"] < 1.0
-    assert scores["trailing"] < 1.0 and scores["trailing"] > scores["one_wrong_value"]
+    assert scores["trailing"] == 1.0  # exact calls with text after them: correct in evaluation too
     # format credit alone: a well-formed call to an unknown tool
     assert scores["wrong_names"] == pytest.approx(0.2)
     # every inexact answer stays below the exact one, and all are in [0, 1]
