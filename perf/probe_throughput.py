@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -91,6 +92,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8, help="transformers generate batch size")
     parser.add_argument("--adapter", help="a LoRA adapter folder trained on the embedded model: time hot-load vs restart")
     parser.add_argument("--port", type=int, default=8795)
+    parser.add_argument("--compile", action="store_true",
+                        help="let vLLM compile (no --enforce-eager): slower start, faster decoding")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     setup_logging("INFO")
@@ -101,7 +104,9 @@ def main() -> int:
     settings = ProbeSettings(max_tokens=args.max_tokens, concurrency=args.concurrency, perplexity_of="label")
     result: dict[str, Any] = {"samples": len(examples), "max_tokens": args.max_tokens,
                               "concurrency": args.concurrency, "transformers_batch": args.batch}
-    serve = ServeSettings(port=args.port, device="cpu", enforce_eager=True)
+    serve = ServeSettings(port=args.port, device="cpu", enforce_eager=not args.compile)
+    result["enforce_eager"] = serve.enforce_eager
+    result["vllm_cpu_reserved"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "vLLM default")
     with tempfile.TemporaryDirectory() as logs, PolicyServer(serve, served_name="smollm2", log_dir=Path(logs)) as server:
         vllm_s = asyncio.run(vllm_probe(server, model_dir, examples, tokenizer, settings))
         result["vllm_s"] = round(vllm_s, 2)

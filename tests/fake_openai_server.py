@@ -4,7 +4,8 @@ It speaks the subset of the API our clients use:
 
 - ``GET /v1/models``: the ``models`` it serves;
 - ``POST /v1/chat/completions``: the next scripted reply (see :data:`ChatReply`);
-- ``POST /v1/completions``: a one-token completion and, when asked for, vLLM's
+- ``POST /v1/completions``: a one-token completion (``"x"``, or ``completion(body)`` when
+  given) and, when asked for, vLLM's
   ``prompt_logprobs`` (position ``i`` of the prompt scores ``-0.5 * i``; the first ``None``);
 - ``POST /tokenize`` (vLLM's): one token per character, its code point.
 
@@ -68,6 +69,7 @@ class FakeOpenAIServer:
     replies: list[ChatReply] = field(default_factory=lambda: ["hello"])
     models: list[str] = field(default_factory=lambda: ["fake"])
     delay_s: float = 0.0
+    completion: Callable[[dict[str, Any]], str] | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _chat_count: int = field(default=0, repr=False)
@@ -128,10 +130,10 @@ class FakeOpenAIServer:
             self._httpd.server_close()
 
 
-def _completion(body: dict[str, Any]) -> dict[str, Any]:
+def _completion(body: dict[str, Any], text: str = "x") -> dict[str, Any]:
     prompt = body.get("prompt")
     tokens: list[int] = prompt if isinstance(prompt, list) else [ord(ch) for ch in str(prompt or "")]
-    choice: dict[str, Any] = {"index": 0, "text": "x", "finish_reason": "length"}
+    choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length"}
     if body.get("prompt_logprobs") is not None:
         choice["prompt_logprobs"] = [None] + [
             {str(token): {"logprob": -0.5 * position, "rank": 1, "decoded_token": chr(token)}}
@@ -178,7 +180,7 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if self.path == TOKENIZE_PATH:
                 self._send(200, {"tokens": [ord(ch) for ch in body["prompt"]]})
             elif self.path == COMPLETIONS_PATH:
-                self._send(200, _completion(body))
+                self._send(200, _completion(body, server.completion(body) if server.completion else "x"))
             else:
                 assert reply is not None
                 self._send(*server.chat_answer(reply, body))

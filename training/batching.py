@@ -7,6 +7,11 @@ such passes make one optimizer step, and the generation batch
 groups, i.e. be a multiple of ``num_generations``. Asking for ``prompts_per_step`` prompts
 makes the generation batch ``prompts_per_step x num_generations`` by construction; only the
 micro-batch has to divide it, and when it does not the largest divisor below it is used.
+
+With ``updates_per_generation`` = u > 1 one rollout batch of ``prompts_per_step x u`` prompts
+is generated at once and consumed by u optimizer steps (TRL ``steps_per_generation`` =
+accumulation x u), as the official scripts do (256 prompts, 8 updates of 32): from the second
+update on the policy has moved, importance ratios differ from 1 and the clip range acts.
 """
 
 from __future__ import annotations
@@ -26,11 +31,18 @@ class BatchPlan:
     per_device_train_batch_size: int
     gradient_accumulation_steps: int
     processes: int
+    updates_per_generation: int = 1
     notes: tuple[str, ...] = ()
 
     @property
     def generation_batch_size(self) -> int:
-        return self.prompts_per_step * self.num_generations
+        """Completions generated at once (all processes): every update's prompts x rollouts."""
+        return self.prompts_per_step * self.updates_per_generation * self.num_generations
+
+    @property
+    def steps_per_generation(self) -> int:
+        """TRL's micro-steps per rollout batch."""
+        return self.gradient_accumulation_steps * self.updates_per_generation
 
 
 def plan_batches(
@@ -40,11 +52,12 @@ def plan_batches(
     micro_batch_size: int | None,
     processes: int = 1,
     train_prompts: int | None = None,
+    updates_per_generation: int = 1,
 ) -> BatchPlan:
     """Choose micro-batch and accumulation so one step = ``prompts_per_step`` whole groups.
 
-    ``train_prompts`` caps ``prompts_per_step`` (TRL drops an incomplete last batch, so a
-    step larger than the data set would never run).
+    ``train_prompts`` caps ``prompts_per_step`` and then ``updates_per_generation`` (TRL
+    drops an incomplete rollout batch, so one larger than the data set would never run).
     """
     notes: list[str] = []
     prompts = prompts_per_step
@@ -54,6 +67,14 @@ def plan_batches(
             f"has only {train_prompts} prompts"
         )
         prompts = train_prompts
+    updates = updates_per_generation
+    if train_prompts is not None and prompts * updates > train_prompts:
+        fitting = max(1, train_prompts // prompts)
+        notes.append(
+            f"updates_per_generation lowered from {updates} to {fitting}: a rollout batch of "
+            f"{prompts} x {updates} prompts is larger than the {train_prompts} training prompts"
+        )
+        updates = fitting
     # each process generates and trains on whole groups of its share of the prompts
     if prompts % processes:
         rounded = max(processes, prompts - prompts % processes)
@@ -79,5 +100,6 @@ def plan_batches(
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=per_process // micro,
         processes=processes,
+        updates_per_generation=updates,
         notes=tuple(notes),
     )

@@ -45,7 +45,8 @@ def handle(args: argparse.Namespace) -> int:
     model = args.init or settings.init or config.model.path
     seed = settings.seed if settings.seed is not None else config.run.seed
     heldout = Path(args.heldout) if args.heldout else None
-    job = TrainJob(data=Path(args.data), out=run.path, settings=settings, model=model, seed=seed, heldout_data=heldout)
+    job = TrainJob(data=Path(args.data), out=run.path, settings=settings, model=model, seed=seed,
+                   heldout_data=heldout, serve=config.serve)
     try:
         report = run_training(job)
     except TrainingInterrupted as stop:

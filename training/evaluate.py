@@ -1,9 +1,19 @@
-"""Held-out ToolMatch accuracy: greedy decoding with transformers, scored by ``tool_match``."""
+"""Held-out ToolMatch accuracy after training: greedy decoding, scored by ``tool_match``.
+
+Two backends. ``vllm`` (the default where vLLM is installed) serves the trained model with the
+project's vLLM launcher and decodes through the loop's probing path
+(:func:`looptool.loop.probe.probe_samples`: same prompt ids, same decoder, journaled); it is
+what scales to long completions and large models. ``transformers`` runs ``generate`` in the
+training process (tests, machines without vLLM).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -80,8 +90,6 @@ def heldout_accuracy(
     batch_size: int,
 ) -> HeldoutResult:
     """Greedy-decode every held-out prompt and score it with the binary ToolMatch reward."""
-    import time
-
     if not examples:
         return HeldoutResult()
     started = time.perf_counter()
@@ -106,3 +114,70 @@ def heldout_accuracy(
     return HeldoutResult(
         samples=len(predictions), accuracy=accuracy, seconds=seconds, predictions=predictions
     )
+
+
+async def served_heldout_accuracy(
+    base_url: str,
+    model: str,
+    tokenizer: Any,
+    examples: Sequence[GRPOExample],
+    *,
+    max_new_tokens: int,
+    journal: Path,
+    concurrency: int = 16,
+) -> HeldoutResult:
+    """Greedy-decode the held-out prompts on an OpenAI-compatible server (``base_url`` serves
+    the trained model as ``model``) through the probing path, scored by ``tool_match``."""
+    from looptool.completions import OpenAICompatClient
+    from looptool.config import RoleSettings
+    from looptool.loop.probe import ProbeSettings, ProbeTools, probe_samples
+
+    if not examples:
+        return HeldoutResult()
+    started = time.perf_counter()
+    settings = ProbeSettings(max_tokens=max_new_tokens, concurrency=concurrency, perplexity_of="none")
+    client = OpenAICompatClient.for_role(RoleSettings(base_urls=[base_url], model=model), "heldout")
+    try:
+        records, summary = await probe_samples(
+            examples, ProbeTools(client, tokenizer, settings), journal=journal, description="held-out"
+        )
+    finally:
+        await client.aclose()
+    if summary.failed:
+        raise RuntimeError(f"{summary.failed} held-out requests failed: {'; '.join(summary.failures[:3])}")
+    predictions = [
+        HeldoutPrediction(sample_id=record.sample_id, completion=record.completion, reward=1.0 if record.matched else 0.0)
+        for record in records
+    ]
+    accuracy = sum(item.reward for item in predictions) / len(predictions)
+    seconds = time.perf_counter() - started
+    log.info("held-out ToolMatch accuracy %.3f on %d samples via %s (%.1f s)", accuracy, len(predictions), base_url, seconds)
+    return HeldoutResult(samples=len(predictions), accuracy=accuracy, seconds=seconds, predictions=predictions)
+
+
+def vllm_heldout_accuracy(
+    model_dir: Path,
+    tokenizer: Any,
+    examples: Sequence[GRPOExample],
+    *,
+    serve: Any,
+    max_new_tokens: int,
+    out: Path,
+) -> HeldoutResult:
+    """Serve ``model_dir`` with vLLM (``serve``: the recipe's ``serve`` section) and measure
+    held-out accuracy on it; the server log and the journal go into ``out``."""
+    from looptool.serve import VllmServer, free_port
+
+    if not examples:
+        return HeldoutResult()
+    server = VllmServer.from_settings(
+        serve, model_path=model_dir, served_name="heldout", log_path=out / "heldout-vllm.log",
+        port=free_port(serve.host),  # the recipe's port may be a server the user runs
+    )
+    with server:
+        return asyncio.run(
+            served_heldout_accuracy(
+                server.base_url, server.model, tokenizer, examples,
+                max_new_tokens=max_new_tokens, journal=out / "heldout.journal.jsonl",
+            )
+        )

@@ -27,6 +27,9 @@ class CurvePoint(BaseModel):
     kl: float | None = None
     completion_length: float | None = None
     learning_rate: float | None = None
+    clip_low: float | None = Field(default=None, description="share of tokens clipped below 1 - epsilon")
+    clip_high: float | None = Field(default=None, description="share of tokens clipped above 1 + epsilon_high")
+    clip_region: float | None = Field(default=None, description="share of tokens clipped on either side")
 
 
 class DataCounts(BaseModel):
@@ -36,7 +39,9 @@ class DataCounts(BaseModel):
     call_labels: int
     text_labels: int
     truncated_prompts: int = Field(description="prompts that lost their oldest turns")
-    over_limit_prompts: int = Field(description="prompts still longer than the limit after truncation")
+    over_limit_prompts: int = Field(
+        description="prompts still longer than the limit after truncation; dropped, not trained on"
+    )
     max_prompt_tokens_seen: int
 
 
@@ -58,6 +63,7 @@ class TrainReport(BaseModel):
     reward_curve: list[CurvePoint]
     heldout_before: HeldoutResult | None = None
     heldout_after: HeldoutResult
+    heldout_backend: str = Field(default="transformers", description="how held-out prompts were decoded: vllm | transformers")
     wall_time_s: float = Field(description="this invocation, end to end (load, train, evaluate)")
     train_time_s: float = Field(description="the trainer's own time in this invocation")
     seconds_per_step: float | None
@@ -105,6 +111,9 @@ def reward_curve(log_history: list[dict[str, Any]], reward_names: list[str]) -> 
                 kl=_number(entry.get("kl")),
                 completion_length=_number(entry.get("completions/mean_length")),
                 learning_rate=_number(entry.get("learning_rate")),
+                clip_low=_number(entry.get("clip_ratio/low_mean")),
+                clip_high=_number(entry.get("clip_ratio/high_mean")),
+                clip_region=_number(entry.get("clip_ratio/region_mean")),
             )
         )
     return points

@@ -23,12 +23,13 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from looptool.config import ServeSettings
 from looptool.errors import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
 from looptool.training.batching import BatchPlan, plan_batches
 from looptool.training.data import Split, load_samples, split_heldout
-from looptool.training.evaluate import HeldoutResult, heldout_accuracy
+from looptool.training.evaluate import HeldoutResult, heldout_accuracy, vllm_heldout_accuracy
 from looptool.training.examples import ExampleSet, build_examples
 from looptool.training.model import load_tokenizer, model_type, resolve_model_path
 from looptool.training.progress import RichProgressCallback
@@ -46,6 +47,10 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped on request after saving a checkpoint; rerun to resume."""
 
 
+CPU_MICRO_BATCH = 2
+"""Completions per forward/backward pass on CPU unless set (docs/training.md, memory)."""
+
+
 @dataclass(frozen=True)
 class Hardware:
     """Device-dependent choices, made once per run."""
@@ -54,6 +59,8 @@ class Hardware:
     bf16: bool
     use_vllm: bool
     processes: int
+    gradient_checkpointing: bool = False
+    micro_batch_size: int | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -65,6 +72,7 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
 
 
 def choose_hardware(settings: TrainSettings) -> Hardware:
@@ -91,7 +99,36 @@ def choose_hardware(settings: TrainSettings) -> Hardware:
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
-    return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes, notes=tuple(notes))
+    cpu = device == "cpu"
+    checkpointing = cpu if settings.gradient_checkpointing is None else settings.gradient_checkpointing
+    micro = settings.micro_batch_size or (CPU_MICRO_BATCH if cpu else None)
+    if cpu and settings.cpu_mmap_threshold_kib is not None:
+        set_mmap_threshold(settings.cpu_mmap_threshold_kib * 1024)
+    return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes,
+                    gradient_checkpointing=checkpointing, micro_batch_size=micro, notes=tuple(notes))
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
+def set_mmap_threshold(size: int) -> bool:
+    """Have glibc mmap every allocation above ``size`` bytes, so freed tensors return to the OS.
+
+    glibc raises its mmap threshold dynamically (up to 32 MiB) each time an mmapped block is
+    freed; after that, activation-sized tensors come from the heap and their memory stays with
+    the process, which is what made GRPO's peak RSS grow far beyond what torch holds. Fixing the
+    threshold turns that off. Returns False where there is no glibc (then nothing changes)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(size)))
+    except (OSError, AttributeError):
+        return False
 
 
 class StopOnSignal(TrainerCallback):
@@ -164,6 +201,8 @@ class TrainJob:
     seed: int = 0
     heldout_data: Path | None = None
     callbacks: Sequence[TrainerCallback] = field(default_factory=tuple)
+    serve: ServeSettings | None = None
+    """How to serve the trained model for held-out decoding (``train.heldout_backend``)."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +226,15 @@ def prepare_data(
     def convert(part: list[Sample]) -> ExampleSet:
         return build_examples(part, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble)
 
+    train = convert(split.train)
+    if not train.examples:
+        raise UserError(
+            f"{job.data}: none of the {len(split.train)} training prompts fits train.max_prompt_tokens="
+            f"{settings.max_prompt_tokens} even after dropping old turns (the tools and the last user "
+            "turn alone are longer); raise the limit"
+        )
     return PreparedData(
-        train=convert(split.train),
+        train=train,
         heldout=convert(split.heldout),
         samples=len(split.train) + len(split.heldout),
         call_labels=sum(1 for sample in [*split.train, *split.heldout] if sample.label_kind == "calls"),
@@ -196,7 +242,16 @@ def prepare_data(
 
 
 def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
-    """TRL's ``GRPOConfig`` for this job."""
+    """TRL's ``GRPOConfig`` for this job (``train.trl`` fields passed through as they are);
+    a value TRL rejects becomes a :class:`UserError` naming ``train.trl``."""
+    try:
+        return _grpo_config(job, plan, hardware)
+    except (TypeError, ValueError) as error:
+        where = "train.trl" if job.settings.trl else "train"
+        raise UserError(f"{where}: TRL's GRPOConfig rejected the settings: {error}") from None
+
+
+def _grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
     from trl import GRPOConfig
 
     settings = job.settings
@@ -216,11 +271,14 @@ def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
         model_init_kwargs={"dtype": dtype},
         per_device_train_batch_size=plan.per_device_train_batch_size,
         gradient_accumulation_steps=plan.gradient_accumulation_steps,
+        steps_per_generation=plan.steps_per_generation,
+        num_iterations=settings.num_iterations,
         num_generations=plan.num_generations,
         max_completion_length=settings.max_completion_tokens,
         temperature=settings.temperature,
         top_p=settings.top_p,
         learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler_type,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
         epsilon=settings.epsilon,
@@ -231,7 +289,7 @@ def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
         warmup_steps=settings.warmup_ratio,
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
-        activation_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing=hardware.gradient_checkpointing,
         reward_weights=settings.reward_weights,
         seed=job.seed,
         logging_steps=settings.logging_steps,
@@ -243,6 +301,7 @@ def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
         use_vllm=hardware.use_vllm,
         dataloader_num_workers=0,
         **extra,
+        **settings.trl,
     )
 
 
@@ -310,6 +369,34 @@ def _save_final(job: TrainJob, trainer: Any, tokenizer: Any, processes: int) -> 
     return str(model_dir), str(adapter_dir)
 
 
+def heldout_backend(job: TrainJob, final_model: str | None, processes: int) -> str:
+    """``vllm`` or ``transformers`` for the held-out decoding after training.
+
+    ``auto`` takes vLLM when its environment is installed, a ``serve`` section was given and a
+    full model folder was written (a multi-process LoRA run leaves only an adapter)."""
+    wanted = job.settings.heldout_backend
+    if wanted == "transformers":
+        return wanted
+    problem = None
+    if job.serve is None:
+        problem = "no serve settings were given"
+    elif final_model is None:
+        problem = "no full model folder was written (train.save_final_model, or a multi-process LoRA run)"
+    else:
+        from looptool.serve import VllmError, resolve_device, vllm_python
+
+        try:
+            vllm_python(resolve_device(job.serve.device))
+        except VllmError as error:
+            problem = str(error)
+    if problem is None:
+        return "vllm"
+    if wanted == "vllm":
+        raise UserError(f"train.heldout_backend is vllm but {problem}")
+    log.info("held-out decoding with transformers: %s", problem)
+    return "transformers"
+
+
 def run_training(job: TrainJob) -> TrainReport:
     """Train (or resume, or return the finished run's report); see the module docstring."""
     started = time.perf_counter()
@@ -334,13 +421,15 @@ def run_training(job: TrainJob) -> TrainReport:
     plan = plan_batches(
         prompts_per_step=settings.prompts_per_step,
         num_generations=settings.num_generations,
-        micro_batch_size=settings.micro_batch_size,
+        micro_batch_size=hardware.micro_batch_size,
         processes=hardware.processes,
         train_prompts=len(data.train.examples),
+        updates_per_generation=settings.updates_per_generation,
     )
+    args = grpo_config(job, plan, hardware)  # a value TRL refuses fails here, before the model loads
     log.info(
         "GRPO on %s (%s, %s): %d train / %d held-out prompts, %d prompts x %d rollouts per step, "
-        "micro-batch %d x %d accumulation, bf16=%s, vLLM=%s",
+        "micro-batch %d x %d accumulation, %d update(s) per rollout batch, bf16=%s, vLLM=%s",
         model_path,
         model_type(model_path),
         settings.mode,
@@ -350,6 +439,7 @@ def run_training(job: TrainJob) -> TrainReport:
         plan.num_generations,
         plan.per_device_train_batch_size,
         plan.gradient_accumulation_steps,
+        plan.updates_per_generation,
         hardware.bf16,
         hardware.use_vllm,
     )
@@ -366,7 +456,7 @@ def run_training(job: TrainJob) -> TrainReport:
     trainer = GRPOTrainer(
         model=str(model_path),
         reward_funcs=list[Any](reward_funcs),
-        args=grpo_config(job, plan, hardware),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config(settings),
@@ -390,14 +480,21 @@ def run_training(job: TrainJob) -> TrainReport:
             "run the same command again to resume"
         )
 
-    after = heldout_accuracy(
-        trainer.model,
-        tokenizer,
-        data.heldout.examples,
-        max_new_tokens=settings.max_completion_tokens,
-        batch_size=settings.eval_batch_size,
-    )
     final_model, adapter = _save_final(job, trainer, tokenizer, hardware.processes)
+    backend = heldout_backend(job, final_model, hardware.processes)
+    if backend == "vllm" and final_model is not None and trainer.is_world_process_zero():
+        after = vllm_heldout_accuracy(
+            Path(final_model), tokenizer, data.heldout.examples, serve=job.serve,
+            max_new_tokens=settings.max_completion_tokens, out=job.out,
+        )
+    else:
+        after = heldout_accuracy(
+            trainer.model,
+            tokenizer,
+            data.heldout.examples,
+            max_new_tokens=settings.max_completion_tokens,
+            batch_size=settings.eval_batch_size,
+        )
     memory, memory_kind = peak_memory()
     steps_here = state.global_step - counter.start_step
     tokens_here = int(state.num_input_tokens_seen or 0) - counter.start_tokens
@@ -427,12 +524,17 @@ def run_training(job: TrainJob) -> TrainReport:
             "generation_batch_size": plan.generation_batch_size,
             "per_device_train_batch_size": plan.per_device_train_batch_size,
             "gradient_accumulation_steps": plan.gradient_accumulation_steps,
+            "updates_per_generation": plan.updates_per_generation,
+            "steps_per_generation": plan.steps_per_generation,
+            "num_iterations": settings.num_iterations,
+            "gradient_checkpointing": hardware.gradient_checkpointing,
             "processes": plan.processes,
         },
         settings=settings.model_dump(mode="json"),
         reward_curve=reward_curve(state.log_history, list(settings.rewards)),
         heldout_before=before,
         heldout_after=after,
+        heldout_backend=backend,
         wall_time_s=time.perf_counter() - started,
         train_time_s=counter.seconds,
         seconds_per_step=counter.seconds / steps_here if steps_here else None,

@@ -33,6 +33,13 @@ def test_paper_recipe_values() -> None:
     settings = load_config(CONFIGS / "grpo_qwen3_8b.yaml").section("train", TrainSettings)
     assert (settings.num_generations, settings.learning_rate, settings.epochs) == (16, 1e-6, 2)
     assert (settings.epsilon, settings.epsilon_high, settings.beta) == (0.2, 0.28, 0.0)
+    # the official scripts' layout: 256 prompts per rollout batch, 8 updates of 32, constant lr, wd 0.01
+    assert (settings.prompts_per_step, settings.updates_per_generation) == (32, 8)
+    assert (settings.lr_scheduler_type, settings.weight_decay) == ("constant", 0.01)
+    assert (settings.max_prompt_tokens, settings.max_completion_tokens) == (4096, 1024)
+    loop_train = load_config(CONFIGS / "paper_qwen3_8b.yaml").section("train", TrainSettings)
+    assert loop_train.model_dump(exclude={"holdout_fraction", "holdout_max", "heldout_backend"}) == settings.model_dump(
+        exclude={"holdout_fraction", "holdout_max", "heldout_backend"})
     accelerate = yaml.safe_load((CONFIGS / "accelerate_zero3.yaml").read_text())
     assert accelerate["deepspeed_config"]["zero_stage"] == 3
 

@@ -26,6 +26,7 @@ FAST: dict[str, Any] = {
     "holdout_max": 2,
     "save_steps": 1,
     "max_steps": 2,
+    "heldout_backend": "transformers",
 }
 
 
