@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from looptool.errors import UserError
+from looptool.jsonl import DataFileError, read_text
 from looptool.registry import Registry
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
@@ -329,7 +330,9 @@ def _read_recipe(path: str | Path) -> dict[str, Any]:
     if not source.is_file():
         raise ConfigError(f"config file {source} does not exist")
     try:
-        loaded = yaml.safe_load(source.read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(read_text(source))
+    except DataFileError as error:
+        raise ConfigError(str(error)) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
     if loaded is not None and not isinstance(loaded, dict):

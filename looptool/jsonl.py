@@ -1,11 +1,13 @@
 """JSON Lines read/write for pydantic models, with atomic writes.
 
-A write goes to a temporary file in the same folder and is renamed over the target,
-so a reader never sees a half-written file and a crash leaves the old file intact.
+A write goes to a temporary file in the same folder, is fsynced and renamed over the
+target, so a reader never sees a half-written file and a crash leaves the old file intact.
+The file gets the usual permissions (``0666`` less the umask), not ``mkstemp``'s ``0600``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -23,6 +25,17 @@ class DataFileError(ValueError):
     """A JSONL file could not be read; names the file and line."""
 
 
+def _read_umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+#: The process's umask, read once at import (``os.umask`` can only be read by setting it,
+#: which would race with threads creating files).
+_UMASK = _read_umask()
+
+
 @contextmanager
 def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync + rename it over ``path``."""
@@ -31,6 +44,7 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     encoding = None if "b" in mode else "utf-8"
     try:
+        os.chmod(temp_name, 0o666 & ~_UMASK)
         with os.fdopen(handle, mode, encoding=encoding) as stream:
             yield stream
             stream.flush()
@@ -79,14 +93,35 @@ def append_jsonl(path: str | Path, record: BaseModel | dict[str, Any]) -> None:
         os.fsync(stream.fileno())
 
 
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; a byte that is not UTF-8 is a :class:`DataFileError`
+    naming the file, line and column."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = data[error.start : error.start + 1].hex()
+        raise DataFileError(
+            f"{path}:{line}: byte 0x{byte} at column {column} is not UTF-8 (save the file as UTF-8)"
+        ) from None
+    return text
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file, ends kept, split as text-mode ``open`` splits them
+    (newlines only, never U+2028 inside a JSON string); see :func:`read_text`."""
+    return io.StringIO(read_text(path), newline=None).readlines()
+
+
 def iter_jsonl_dicts(path: str | Path, *, skip_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
     """Yield each line's object. ``skip_torn_tail`` tolerates an unterminated last line
     (left by a killed appender) instead of failing."""
     source = Path(path)
     if not source.exists():
         raise DataFileError(f"{source}: no such file")
-    with source.open(encoding="utf-8") as stream:
-        lines = stream.readlines()
+    lines = read_text_lines(source)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -8,13 +8,29 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
 import jsonschema.exceptions
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
+
+
+def _known_schema_version(version: int) -> int:
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version {version} is newer than this LoopTool reads ({SCHEMA_VERSION}); "
+            "upgrade LoopTool or re-create the file"
+        )
+    if version < 1:
+        raise ValueError(f"schema_version must be 1 to {SCHEMA_VERSION}, got {version}")
+    return version
+
+
+#: A record's data-model version: one this LoopTool writes or an older one; a newer one is
+#: refused rather than read wrongly.
+SchemaVersion = Annotated[int, AfterValidator(_known_schema_version)]
 
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
@@ -230,7 +246,7 @@ class Dialogue(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     id: str
     tools: list[ToolSpec]
     messages: list[Message]
@@ -250,7 +266,7 @@ class Sample(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     id: str
     tools: list[ToolSpec]
     context: list[Message]

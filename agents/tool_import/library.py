@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.jsonl import read_jsonl, write_jsonl
-from looptool.schema import SCHEMA_VERSION, ToolSpec
+from looptool.schema import SCHEMA_VERSION, SchemaVersion, ToolSpec
 
 SourceFormat = Literal["openai", "bfcl", "openapi", "library"]
 
@@ -42,7 +42,7 @@ class LibraryTool(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     spec: ToolSpec
     provenance: list[Provenance] = Field(default_factory=list)
 

@@ -26,6 +26,7 @@ from looptool.agents.tool_import.library import (
     Provenance,
 )
 from looptool.agents.tool_import.openapi import import_openapi_document
+from looptool.jsonl import DataFileError, read_text
 from looptool.schema import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,10 @@ def parse_file(path: Path) -> tuple[list[tuple[Any, str]], list[ImportIssue]]:
     """The parsed documents of one file, each with a location prefix ("" or "line N")."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_text(path)
+    except DataFileError as error:
+        return [], [ImportIssue(source=source, pointer="/", reason=str(error))]
+    except OSError as error:
         return [], [ImportIssue(source=source, pointer="/", reason=f"cannot read: {error}")]
     suffix = path.suffix.lower()
     if suffix == ".jsonl":

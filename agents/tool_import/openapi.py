@@ -243,6 +243,13 @@ def _operation_tool(
     return spec, locations
 
 
+def _operation_label(method: str, path: str, operation: dict[str, Any]) -> str:
+    """``createInvoice (POST /invoices)``: how a report names an operation."""
+    where = f"{method.upper()} {path}"
+    operation_id = operation.get("operationId")
+    return f"{operation_id} ({where})" if isinstance(operation_id, str) and operation_id else where
+
+
 def import_openapi_document(
     document: Any, source: str
 ) -> tuple[list[tuple[ToolSpec, Provenance]], list[ImportIssue]]:
@@ -284,6 +291,7 @@ def import_openapi_document(
                 issues.append(ImportIssue(source=source, pointer=pointer,
                                           reason="an operation must be an object"))
                 continue
+            label = _operation_label(method, str(path), operation)
             try:
                 if not isinstance(inherited, list):
                     raise OperationError("path-level 'parameters' must be a list")
@@ -291,11 +299,11 @@ def import_openapi_document(
                                                   inherited)
             except OperationError as error:
                 issues.append(ImportIssue(source=source, pointer=pointer,
-                                          reason=f"{method.upper()} {path}: {error}"))
+                                          reason=f"{label}: {error}"))
                 continue
             for warning in dict.fromkeys(resolver.warnings):
                 issues.append(ImportIssue(source=source, pointer=pointer, severity="warning",
-                                          reason=f"{method.upper()} {path}: {warning}"))
+                                          reason=f"{label}: {warning}"))
             tools.append((spec, Provenance(source=source, format="openapi", pointer=pointer,
                                            parameter_locations=locations)))
     return tools, issues

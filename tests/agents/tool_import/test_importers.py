@@ -74,10 +74,10 @@ def test_malformed_openapi_reports_each_operation_and_imports_the_rest() -> None
     reasons = {issue.pointer: issue.reason for issue in issues}
     assert reasons == {
         "/paths/~1missing-ref/get":
-            "GET /missing-ref: $ref '#/components/parameters/Nope' does not resolve (no 'Nope')",
+            "missingRef (GET /missing-ref): $ref '#/components/parameters/Nope' does not resolve (no 'Nope')",
         "/paths/~1external/post":
-            "POST /external: external $ref 'other.yaml#/Thing' is not supported (only '#/...')",
-        "/paths/~1bad-location/get": "GET /bad-location: parameter 'x': unknown location 'body'",
+            "externalRef (POST /external): external $ref 'other.yaml#/Thing' is not supported (only '#/...')",
+        "/paths/~1bad-location/get": "badLocation (GET /bad-location): parameter 'x': unknown location 'body'",
         "/paths/~1bad-schema/get": reasons["/paths/~1bad-schema/get"],
         "/paths/~1not-an-object/get": "an operation must be an object",
     }
