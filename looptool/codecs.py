@@ -7,8 +7,10 @@ Three formats:
 * **OpenAI** ``tool_calls`` objects (arguments as a JSON string);
 * **Python-call syntax** ``[f(a=1, b='x'), g(c=[1, 2])]`` as BFCL and ACEBench prompt modes use.
 
-Parsers never raise on bad model output and never ``eval``: they return a
-:class:`ParseResult` whose ``error`` says what was wrong and where.
+Parsers never raise on bad model output (any string, any ``tool_calls`` object) and never
+``eval``: they return a :class:`ParseResult` whose ``error`` says what was wrong and where.
+Only JSON values (``None``, bool, int, float, str, lists, objects with string keys), nested
+at most :data:`MAX_ARGUMENT_DEPTH` levels, enter a parsed :class:`ToolCall`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ParseErrorKind(StrEnum):
     NON_LITERAL = "non_literal"
     POSITIONAL_ARGS = "positional_args"
     EMPTY = "empty"
+    NOT_JSON = "not_json"
+    TOO_LARGE = "too_large"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,43 @@ class ParseResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+MAX_ARGUMENT_DEPTH = 64
+"""Deepest nesting of lists/objects inside a call's arguments object; deeper input is
+refused with :attr:`ParseErrorKind.TOO_LARGE`."""
+MAX_ARGUMENT_VALUES = 1_000_000
+"""Most values visited in one arguments object (bounds shared sub-objects passed as Python
+objects; parsed text has fewer values than characters)."""
+
+
+def json_value_problem(value: Any, *, max_depth: int = MAX_ARGUMENT_DEPTH) -> ParseError | None:
+    """Why ``value`` is not a JSON value nested at most ``max_depth`` levels, or None.
+
+    Iterative, so a deep or self-referencing value cannot exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    visited = 0
+    while stack:
+        item, depth = stack.pop()
+        visited += 1
+        if visited > MAX_ARGUMENT_VALUES:
+            return ParseError(ParseErrorKind.TOO_LARGE, f"arguments hold over {MAX_ARGUMENT_VALUES} values")
+        if item is None or isinstance(item, bool | int | float | str):
+            continue
+        if not isinstance(item, list | dict):
+            return ParseError(ParseErrorKind.NOT_JSON, f"{type(item).__name__} values are not JSON")
+        if depth >= max_depth:
+            return ParseError(ParseErrorKind.TOO_LARGE, f"arguments nest deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    return ParseError(
+                        ParseErrorKind.NOT_JSON, f"an object key is a {type(key).__name__}, not a string"
+                    )
+            stack.extend((child, depth + 1) for child in item.values())
+        else:
+            stack.extend((child, depth + 1) for child in item)
+    return None
 
 
 def _failure(kind: ParseErrorKind, message: str, position: int = -1) -> ParseResult:
@@ -99,17 +140,31 @@ def _call_from_json_object(data: Any, position: int) -> ToolCall | ParseError:
         return ParseError(ParseErrorKind.BAD_STRUCTURE, "tool call has no string 'name'", position)
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as error:
-            return ParseError(
-                ParseErrorKind.INVALID_JSON, f"arguments string is not JSON: {error.msg}", position
-            )
+        loaded = _load_json(arguments) if arguments.strip() else {}
+        if isinstance(loaded, ParseError):
+            return ParseError(loaded.kind, f"arguments string: {loaded.message}", position)
+        arguments = loaded
     if not isinstance(arguments, dict):
         return ParseError(
-            ParseErrorKind.BAD_STRUCTURE, f"'arguments' of {name!r} must be an object", position
+            ParseErrorKind.BAD_STRUCTURE, f"'arguments' of {name[:60]!r} must be an object", position
         )
+    problem = json_value_problem(arguments)
+    if problem is not None:
+        return ParseError(problem.kind, f"arguments of {name[:60]!r}: {problem.message}", position)
     return ToolCall(name=name, arguments=arguments)
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads`` that returns a :class:`ParseError` (position relative to ``text``)
+    instead of raising on bad JSON, over-long integers or deep nesting."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return ParseError(ParseErrorKind.INVALID_JSON, f"not JSON: {error.msg}", error.pos)
+    except ValueError as error:  # an integer over sys.get_int_max_str_digits() digits
+        return ParseError(ParseErrorKind.TOO_LARGE, f"too large: {str(error)[:80]}")
+    except RecursionError:
+        return ParseError(ParseErrorKind.TOO_LARGE, "too deeply nested")
 
 
 def parse_hermes(text: str, *, allow_trailing_text: bool = False) -> ParseResult:
@@ -163,14 +218,11 @@ def parse_hermes(text: str, *, allow_trailing_text: bool = False) -> ParseResult
                 "<tool_call> opened again before the previous one closed",
                 offset + start + len(TOOL_CALL_OPEN) + nested,
             )
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as error:
-            return _failure(
-                ParseErrorKind.INVALID_JSON,
-                f"tool call body is not JSON: {error.msg}",
-                offset + start + len(TOOL_CALL_OPEN) + error.pos,
-            )
+        data = _load_json(payload)
+        if isinstance(data, ParseError):
+            body_start = offset + start + len(TOOL_CALL_OPEN)
+            where = body_start + data.position if data.position >= 0 else body_start
+            return _failure(data.kind, f"tool call body is {data.message}", where)
         call = _call_from_json_object(data, offset + start)
         if isinstance(call, ParseError):
             return ParseResult(error=call)
@@ -229,7 +281,8 @@ def parse_openai(tool_calls: Any) -> ParseResult:
             return ParseResult(
                 error=ParseError(call.kind, f"tool_calls[{index}]: {call.message}", index)
             )
-        calls.append(call.model_copy(update={"id": item.get("id")}))
+        call_id = item.get("id")
+        calls.append(call.model_copy(update={"id": call_id if isinstance(call_id, str) else None}))
     return ParseResult(calls=calls)
 
 
@@ -261,84 +314,183 @@ def render_python(calls: list[ToolCall]) -> str:
     return "[" + ", ".join(rendered) + "]"
 
 
+MAX_PYTHON_SOURCE_CHARS = 200_000
+"""Longest Python-call reply :func:`parse_python` reads (``ast`` needs far more memory than text)."""
+
+
 def _dotted_name(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted_name(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
 
 
-def _literal(node: ast.expr) -> Any:
-    """``ast.literal_eval`` plus negative numbers and ``float('inf')``-style constants."""
+class _Refused(Exception):
+    """A keyword value that is not a JSON literal (``node`` says where)."""
+
+    def __init__(self, node: ast.expr, kind: ParseErrorKind, reason: str) -> None:
+        super().__init__(reason)
+        self.node = node
+        self.kind = kind
+
+
+_SPECIAL_FLOATS = ("inf", "-inf", "nan")
+
+
+def _json_literal(node: ast.expr, depth: int = 1) -> Any:
+    """The JSON value a literal stands for: constants (not bytes, complex or ``...``), signed
+    numbers, ``float('inf')``-style constants, lists and tuples (as lists), dicts with string
+    keys. Anything else (sets, names, calls, operators) is refused."""
+    if depth > MAX_ARGUMENT_DEPTH:
+        raise _Refused(node, ParseErrorKind.TOO_LARGE, f"nests deeper than {MAX_ARGUMENT_DEPTH} levels")
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise _Refused(node, ParseErrorKind.NOT_JSON, f"{type(value).__name__} values are not JSON")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = node.operand
+        if (
+            isinstance(operand, ast.Constant)
+            and isinstance(operand.value, int | float)
+            and not isinstance(operand.value, bool)
+        ):
+            return -operand.value if isinstance(node.op, ast.USub) else operand.value
     if (
         isinstance(node, ast.Call)
         and _dotted_name(node.func) == "float"
         and len(node.args) == 1
         and isinstance(node.args[0], ast.Constant)
-        and node.args[0].value in ("inf", "-inf", "nan")
+        and node.args[0].value in _SPECIAL_FLOATS
         and not node.keywords
     ):
         return float(node.args[0].value)
-    return ast.literal_eval(node)
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_json_literal(item, depth + 1) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        result: dict[str, Any] = {}
+        for key, value in zip(node.keys, node.values, strict=True):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                raise _Refused(key or value, ParseErrorKind.NOT_JSON, "object keys must be strings")
+            result[key.value] = _json_literal(value, depth + 1)
+        return result
+    if isinstance(node, ast.Set):
+        raise _Refused(node, ParseErrorKind.NOT_JSON, "set values are not JSON")
+    raise _Refused(node, ParseErrorKind.NON_LITERAL, "not a literal")
+
+
+def _python_source(text: str) -> tuple[str, int]:
+    """The code inside ``text`` (surrounding space and a Markdown fence removed) and where
+    it starts in ``text``."""
+    source = text.strip()
+    start = len(text) - len(text.lstrip())
+    if source.startswith("```"):
+        fence = re.match(r"```[a-zA-Z]*\n?", source)
+        inner = source[fence.end() if fence else 3 :]
+        inner = inner[:-3] if inner.endswith("```") else inner
+        start += (len(source) - len(source.lstrip())) + (fence.end() if fence else 3)
+        start += len(inner) - len(inner.lstrip())
+        source = inner.strip()
+    return source, start
+
+
+def _offset(source: str, lineno: int | None, column: int | None, *, utf8: bool) -> int:
+    """Character offset in ``source`` of a 1-based line and 0-based column (``utf8``: the
+    column counts UTF-8 bytes, as ``ast`` node offsets do), or -1 when unknown."""
+    if not lineno or column is None or column < 0:
+        return -1
+    line_starts = [0] + [match.end() for match in re.finditer(r"\r\n|\r|\n", source)]
+    if lineno > len(line_starts):
+        return -1
+    line_start = line_starts[lineno - 1]
+    if utf8:
+        line = source[line_start : line_start + column]  # a UTF-8 column never exceeds this
+        column = len(line.encode("utf-8")[:column].decode("utf-8", "ignore"))
+    return min(line_start + column, len(source))
 
 
 def parse_python(text: str) -> ParseResult:
-    """Parse ``[f(a=1), g(b='x')]`` (brackets optional) with ``ast``; literals only."""
-    source = text.strip()
-    if source.startswith("```"):
-        source = re.sub(r"^```[a-zA-Z]*\n?|```$", "", source).strip()
+    """Parse ``[f(a=1), g(b='x')]`` (brackets optional) with ``ast``; JSON literals only.
+
+    Error positions are character offsets into ``text``."""
+    source, base = _python_source(text)
     if not source:
         return _failure(ParseErrorKind.EMPTY, "no function call found")
+    if len(source) > MAX_PYTHON_SOURCE_CHARS:
+        return _failure(ParseErrorKind.TOO_LARGE, f"reply is longer than {MAX_PYTHON_SOURCE_CHARS} characters")
+    if "\x00" in source:
+        return _failure(ParseErrorKind.SYNTAX_ERROR, "reply contains a NUL character", base + source.index("\x00"))
+
+    def at(node: ast.expr) -> int:
+        where = _offset(source, node.lineno, node.col_offset, utf8=True)
+        return base + where if where >= 0 else -1
+
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
-        position = (error.offset or 1) - 1 if error.lineno == 1 else -1
-        return _failure(ParseErrorKind.SYNTAX_ERROR, f"not Python call syntax: {error.msg}", position)
+        where = _offset(source, error.lineno, (error.offset or 1) - 1, utf8=False)
+        return _failure(
+            ParseErrorKind.SYNTAX_ERROR,
+            f"not Python call syntax: {str(error.msg)[:120]}",
+            base + where if where >= 0 else -1,
+        )
+    except (ValueError, RecursionError, MemoryError) as error:
+        return _failure(ParseErrorKind.TOO_LARGE, f"reply is too complex to parse ({type(error).__name__})")
     body = tree.body
     nodes: list[ast.expr] = list(body.elts) if isinstance(body, ast.List | ast.Tuple) else [body]
     calls: list[ToolCall] = []
     for node in nodes:
         if not isinstance(node, ast.Call):
             return _failure(
-                ParseErrorKind.BAD_STRUCTURE,
-                f"expected a function call, found {type(node).__name__}",
-                node.col_offset,
+                ParseErrorKind.BAD_STRUCTURE, f"expected a function call, found {type(node).__name__}", at(node)
             )
         name = _dotted_name(node.func)
         if name is None:
-            return _failure(ParseErrorKind.BAD_STRUCTURE, "function name is not a plain name", node.col_offset)
+            return _failure(ParseErrorKind.BAD_STRUCTURE, "function name is not a plain name", at(node))
         if node.args:
             return _failure(
                 ParseErrorKind.POSITIONAL_ARGS,
                 f"{name}() has {len(node.args)} positional argument(s); keyword arguments are required",
-                node.args[0].col_offset,
+                at(node.args[0]),
             )
         arguments: dict[str, Any] = {}
         for keyword in node.keywords:
             if keyword.arg is None:
-                return _failure(
-                    ParseErrorKind.NON_LITERAL, f"{name}() uses **kwargs", keyword.value.col_offset
-                )
+                return _failure(ParseErrorKind.NON_LITERAL, f"{name}() uses **kwargs", at(keyword.value))
             try:
-                arguments[keyword.arg] = _literal(keyword.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                snippet = ast.get_source_segment(source, keyword.value) or "?"
+                arguments[keyword.arg] = _json_literal(keyword.value)
+            except _Refused as refused:
+                snippet = _segment(source, refused.node)
                 return _failure(
-                    ParseErrorKind.NON_LITERAL,
-                    f"argument {keyword.arg!r} of {name}() is not a literal: {snippet[:60]}",
-                    keyword.value.col_offset,
+                    refused.kind,
+                    f"argument {keyword.arg!r} of {name}(): {refused}: {snippet[:60]}",
+                    at(refused.node),
                 )
         calls.append(ToolCall(name=name, arguments=arguments))
     return ParseResult(calls=calls)
 
 
+def _segment(source: str, node: ast.expr) -> str:
+    try:
+        return ast.get_source_segment(source, node) or "?"
+    except (ValueError, IndexError):
+        return "?"
+
+
 # ---------------------------------------------------------------- ToolMatch
 
 
-def _canonical(value: Any) -> Any:
+class _TooDeep(Exception):
+    """A value nests deeper than ToolMatch compares (:data:`MAX_ARGUMENT_DEPTH`)."""
+
+
+def _canonical(value: Any, depth: int = 0) -> Any:
     """A hashable canonical form: numbers by value, dicts key-order free, lists ordered."""
+    if depth > MAX_ARGUMENT_DEPTH + 1:
+        raise _TooDeep
     if isinstance(value, bool):
         return ("bool", value)
     if isinstance(value, int | float):
@@ -350,9 +502,9 @@ def _canonical(value: Any) -> Any:
     if value is None:
         return ("none",)
     if isinstance(value, dict):
-        return ("dict", frozenset((str(key), _canonical(item)) for key, item in value.items()))
+        return ("dict", frozenset((str(key), _canonical(item, depth + 1)) for key, item in value.items()))
     if isinstance(value, list | tuple):
-        return ("list", tuple(_canonical(item) for item in value))
+        return ("list", tuple(_canonical(item, depth + 1) for item in value))
     return ("other", repr(value))
 
 
@@ -365,10 +517,14 @@ def tool_calls_match(predicted: list[ToolCall], label: list[ToolCall]) -> bool:
     """The paper's ToolMatch: same number of calls, same multiset of (name, arguments).
 
     Order across calls is free; inside arguments ``1 == 1.0``, dict key order is ignored,
-    list order matters and ``True`` is not ``1``.
+    list order matters and ``True`` is not ``1``. Arguments nested deeper than
+    :data:`MAX_ARGUMENT_DEPTH` never match (the parsers refuse them).
     """
     if len(predicted) != len(label):
         return False
-    return Counter(canonical_call(call) for call in predicted) == Counter(
-        canonical_call(call) for call in label
-    )
+    try:
+        return Counter(canonical_call(call) for call in predicted) == Counter(
+            canonical_call(call) for call in label
+        )
+    except _TooDeep:
+        return False

@@ -139,8 +139,9 @@ def render_request(
 
 
 def decode_reply(mode: EndpointMode, content: str | None, tool_calls: Any = None) -> ModelReply:
-    """Decode one completion message into a :class:`ModelReply` (never raises)."""
-    text = content or ""
+    """Decode one completion message into a :class:`ModelReply` (never raises: the codecs
+    return errors as data, and non-text ``content`` from a server counts as no text)."""
+    text = content if isinstance(content, str) else ""
     result: ParseResult
     if mode is EndpointMode.FUNCTION_CALLING:
         result = parse_openai(tool_calls)
