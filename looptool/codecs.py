@@ -19,6 +19,7 @@ import ast
 import json
 import math
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -408,7 +409,7 @@ def _offset(source: str, lineno: int | None, column: int | None, *, utf8: bool) 
     line_start = line_starts[lineno - 1]
     if utf8:
         line = source[line_start : line_start + column]  # a UTF-8 column never exceeds this
-        column = len(line.encode("utf-8")[:column].decode("utf-8", "ignore"))
+        column = len(line.encode("utf-8", "surrogatepass")[:column].decode("utf-8", "ignore"))
     return min(line_start + column, len(source))
 
 
@@ -429,7 +430,9 @@ def parse_python(text: str) -> ParseResult:
         return base + where if where >= 0 else -1
 
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # invalid escapes in model text are not our warnings
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
         where = _offset(source, error.lineno, (error.offset or 1) - 1, utf8=False)
         return _failure(
@@ -437,6 +440,8 @@ def parse_python(text: str) -> ParseResult:
             f"not Python call syntax: {str(error.msg)[:120]}",
             base + where if where >= 0 else -1,
         )
+    except UnicodeError:  # a lone surrogate: Python source must be encodable text
+        return _failure(ParseErrorKind.SYNTAX_ERROR, "reply is not valid Unicode text")
     except (ValueError, RecursionError, MemoryError) as error:
         return _failure(ParseErrorKind.TOO_LARGE, f"reply is too complex to parse ({type(error).__name__})")
     body = tree.body
