@@ -1,8 +1,9 @@
-"""``looptool tools ...``: import tool specs into a library, list and inspect tool backends.
+"""``looptool tools ...``: import tool specs into a library, list, inspect and try tool backends.
 
-    looptool tools import specs/ bfcl/BFCL_v3_simple.json -o tools.jsonl
+    looptool tools import specs/ bfcl/BFCL_v3_simple.json --out tools.jsonl
     looptool tools list-backends
     looptool tools spec calculator
+    looptool tools call calculator calculate --args '{"expression": "2 + 3"}'
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from looptool.agents.backends.registry import REGISTRY, UnknownBackendError
+from looptool.agents.backends.registry import REGISTRY, UnknownBackendError, create_backend
 from looptool.agents.tool_import.library import read_library, write_library
 from looptool.agents.tool_import.loader import import_paths
-from looptool.errors import UserError
-from looptool.jsonl import write_jsonl
+from looptool.commands import output_file
+from looptool.errors import UserError, unknown_name_message
+from looptool.jsonl import DataFileError, read_text, write_jsonl
 from looptool.logs import console
+from looptool.schema import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tool library JSONL with provenance per tool. Invalid specs are reported and skipped.",
     )
     importer.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    importer.add_argument("-o", "--output", default="tools.jsonl",
+    importer.add_argument("--out", "-o", "--output", dest="output", default="tools.jsonl",
                           help="library file to write (default: tools.jsonl)")
     importer.add_argument("--format", choices=["auto", "openai", "bfcl", "openapi"],
                           default="auto", help="input format (default: detect per file)")
@@ -58,13 +62,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help='print OpenAI "tools" entries instead of LoopTool ToolSpecs')
     spec.set_defaults(handler=run_spec)
 
+    call = commands.add_parser(
+        "call",
+        help="run one tool call on a backend, without a model",
+        description="Run one call of a backend's tool and print the result the model would see "
+        "(exit status 1 when the tool reports an error).",
+    )
+    call.add_argument("backend", help="backend name (see list-backends)")
+    call.add_argument("tool", help="tool name (see tools spec BACKEND)")
+    call.add_argument("--args", dest="arguments", default="{}", metavar="JSON",
+                      help="the call's arguments as a JSON object (default: {})")
+    call.add_argument("--scenario", metavar="FILE",
+                      help="JSON file with the backend's initial state (a scenario's state dict)")
+    call.add_argument("--show-state", action="store_true",
+                      help="also print the backend's state after the call")
+    call.set_defaults(handler=run_call)
+
 
 def issues_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.issues.jsonl")
 
 
 def run_import(args: argparse.Namespace) -> int:
-    output = Path(args.output)
+    output = output_file(args.output)
     existing = []
     if output.exists():
         if args.merge:
@@ -125,3 +145,36 @@ def run_spec(args: argparse.Namespace) -> int:
     data = [spec.to_openai() if args.openai else spec.model_dump(mode="json") for spec in specs]
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{what}: not valid JSON: {error.msg} at column {error.colno}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def run_call(args: argparse.Namespace) -> int:
+    try:
+        backend_class = REGISTRY.get(args.backend)
+    except UnknownBackendError as error:
+        raise UserError(str(error)) from None
+    names = [spec.name for spec in backend_class.tool_specs()]
+    if args.tool not in names:
+        raise UserError(unknown_name_message(args.tool, names, f"{args.backend} tool"))
+    arguments = _json_object(args.arguments, "--args")
+    scenario = None
+    if args.scenario:
+        try:
+            scenario = _json_object(read_text(args.scenario), f"--scenario {args.scenario}")
+        except (DataFileError, FileNotFoundError) as error:
+            raise UserError(f"--scenario: {error}") from None
+    backend = create_backend(args.backend, scenario)
+    result = backend.execute(ToolCall(name=args.tool, arguments=arguments))
+    sys.stdout.write(result.content + "\n")
+    if args.show_state:
+        sys.stdout.write(json.dumps(backend.snapshot(), indent=2, ensure_ascii=False) + "\n")
+    return 0 if result.ok else 1

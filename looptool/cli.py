@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from looptool import __version__
-from looptool.config import ConfigError
+from looptool.config import LOG_LEVELS, ConfigError
 from looptool.errors import UserError
 from looptool.logs import setup_logging
 
@@ -36,7 +36,8 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="looptool", description=__doc__)
     parser.add_argument("--version", action="version", version=f"looptool {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="console logging level (default: INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except (ConfigError, UserError, FileNotFoundError, ValueError) as error:
         log.error("%s", error)
+        return 2
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        log.error("%s", error)  # e.g. "[Errno 21] Is a directory: 'out'": the path is named
         return 2
     except KeyboardInterrupt:
         log.warning("interrupted")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from looptool.config import LoopToolConfig, load_config
+from looptool.errors import UserError
 from looptool.logs import setup_logging
 from looptool.rundir import RunDir
 
@@ -36,6 +38,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config key, e.g. --set serve.port=9000 (repeatable)",
     )
     parser.add_argument("--out", help="run folder (default: <run.root>/<run.name>-<time>)")
+
+
+def output_file(value: str | Path, option: str = "--out") -> Path:
+    """The file an option names to be written; an existing folder there is refused."""
+    target = Path(value)
+    if target.is_dir():
+        raise UserError(f"{option} {target} is a folder; name a file (e.g. {target / 'out.jsonl'})")
+    return target
 
 
 def config_from_args(args: argparse.Namespace, *, run_name: str | None = None) -> LoopToolConfig:

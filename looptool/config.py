@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from looptool.errors import UserError
 from looptool.jsonl import DataFileError, read_text
@@ -116,13 +116,23 @@ class ServeSettings(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "run"
     root: str = "runs"
     seed: int = 0
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
+        return level.upper()
 
 
 class LoopToolConfig(BaseModel):

@@ -34,6 +34,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from looptool.errors import UserError
+
 TRACE_FILE = "traces.sqlite"
 TRACE_SCHEMA_VERSION = 1
 
@@ -67,8 +69,16 @@ CREATE INDEX IF NOT EXISTS traces_by_status ON traces (kind, status);
 """
 
 
-class TraceStoreError(RuntimeError):
-    """The trace file is missing, unreadable or not a LoopTool trace store."""
+#: The columns the readers need, per table (a foreign ``traces`` table lacks them).
+_COLUMNS = {
+    "traces": {"trace_id", "kind", "status", "started_at", "ended_at", "metadata"},
+    "events": {"id", "trace_id", "seq", "kind", "node", "role", "started_at", "ended_at", "latency_s",
+               "prompt_tokens", "completion_tokens", "content", "data"},
+}
+
+
+class TraceStoreError(UserError):
+    """The trace file is missing, unreadable, damaged or not a LoopTool trace store."""
 
 
 class EventKind(StrEnum):
@@ -195,10 +205,14 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def _loads(text: str | None) -> dict[str, Any]:
+def _loads(text: str | None, where: str = "") -> dict[str, Any]:
+    """A JSON column's object; bad JSON is a :class:`TraceStoreError` naming ``where``."""
     if not text:
         return {}
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise TraceStoreError(f"{where or 'a trace column'}: not valid JSON ({error})") from None
     return value if isinstance(value, dict) else {"value": value}
 
 
@@ -216,10 +230,10 @@ class TraceStore:
             # -shm file is gone; this handle only ever reads.
             self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
             try:
-                self._conn.execute("SELECT 1 FROM traces LIMIT 1")
-            except sqlite3.DatabaseError as error:
+                self._check_tables()
+            except TraceStoreError:
                 self._conn.close()
-                raise TraceStoreError(f"{self.path}: not a LoopTool trace store ({error})") from None
+                raise
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
@@ -235,8 +249,33 @@ class TraceStore:
         except sqlite3.DatabaseError as error:
             self._conn.close()
             raise TraceStoreError(f"{self.path}: not a LoopTool trace store ({error})") from None
+        try:
+            self._check_tables()
+        except TraceStoreError:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------------ lifecycle
+
+    def _check_tables(self) -> None:
+        """Refuse a file whose tables lack the columns the readers need."""
+        for table, needed in _COLUMNS.items():
+            try:
+                rows = self._conn.execute(f"PRAGMA table_info({table})").fetchall()
+            except sqlite3.DatabaseError as error:
+                raise TraceStoreError(f"{self.path}: not a LoopTool trace store ({error})") from None
+            missing = needed - {row[1] for row in rows}
+            if missing:
+                what = "no table" if not rows else f"table lacks {', '.join(sorted(missing))}"
+                raise TraceStoreError(f"{self.path}: not a LoopTool trace store ({what} {table!r})")
+
+    def _read(self, query: str, params: list[Any]) -> list[Any]:
+        """Rows of a query; a damaged or foreign file is a :class:`TraceStoreError`."""
+        with self._lock:
+            try:
+                return self._conn.execute(query, params).fetchall()
+            except sqlite3.DatabaseError as error:
+                raise TraceStoreError(f"{self.path}: cannot read the trace store ({error})") from None
 
     @classmethod
     def for_run(cls, run_dir: str | Path, *, readonly: bool = False) -> TraceStore:
@@ -383,8 +422,7 @@ class TraceStore:
         if kind is not None:
             query += " AND kind = ?"
             params.append(str(kind))
-        with self._lock:
-            rows = self._conn.execute(query + " ORDER BY seq", params).fetchall()
+        rows = self._read(query + " ORDER BY seq", params)
         return [
             TraceEvent(
                 trace_id=row[0],
@@ -398,7 +436,7 @@ class TraceStore:
                 prompt_tokens=row[8],
                 completion_tokens=row[9],
                 content=row[10],
-                data=_loads(row[11]),
+                data=_loads(row[11], f"{self.path}: trace {row[0]!r} event {row[1]} column 'data'"),
             )
             for row in rows
         ]
@@ -437,8 +475,7 @@ class TraceStore:
         query += " GROUP BY t.trace_id ORDER BY t.started_at, t.trace_id"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._conn.execute(query, params).fetchall()
+        rows = self._read(query, params)
         return [
             TraceInfo(
                 trace_id=row[0],
@@ -446,7 +483,7 @@ class TraceStore:
                 status=row[2],
                 started_at=row[3],
                 ended_at=row[4],
-                metadata=_loads(row[5]),
+                metadata=_loads(row[5], f"{self.path}: trace {row[0]!r} column 'metadata'"),
                 events=row[6],
                 prompt_tokens=row[7],
                 completion_tokens=row[8],
@@ -456,22 +493,15 @@ class TraceStore:
 
     def summary(self) -> TraceSummary:
         """Totals over the whole store."""
-        with self._lock:
-            by_status = dict(
-                self._conn.execute("SELECT status, COUNT(*) FROM traces GROUP BY status").fetchall()
-            )
-            by_kind = dict(
-                self._conn.execute("SELECT kind, COUNT(*) FROM traces GROUP BY kind").fetchall()
-            )
-            events_by_kind = dict(
-                self._conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall()
-            )
-            role_rows = self._conn.execute(
-                "SELECT role, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
-                "COALESCE(SUM(completion_tokens), 0), AVG(latency_s) FROM events "
-                "WHERE kind = ? AND role IS NOT NULL GROUP BY role ORDER BY role",
-                (EventKind.LLM_CALL.value,),
-            ).fetchall()
+        by_status = dict(self._read("SELECT status, COUNT(*) FROM traces GROUP BY status", []))
+        by_kind = dict(self._read("SELECT kind, COUNT(*) FROM traces GROUP BY kind", []))
+        events_by_kind = dict(self._read("SELECT kind, COUNT(*) FROM events GROUP BY kind", []))
+        role_rows = self._read(
+            "SELECT role, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+            "COALESCE(SUM(completion_tokens), 0), AVG(latency_s) FROM events "
+            "WHERE kind = ? AND role IS NOT NULL GROUP BY role ORDER BY role",
+            [EventKind.LLM_CALL.value],
+        )
         return TraceSummary(
             traces=sum(by_status.values()),
             by_status=by_status,

@@ -1,7 +1,7 @@
 """``looptool traces ...``: look at a run's trace store.
 
 * ``looptool traces show RUN_DIR [--dialogue ID]`` prints a run's traces (or one trace).
-* ``looptool traces html RUN_DIR [--output FILE]`` writes a static HTML viewer.
+* ``looptool traces html RUN_DIR [--out FILE]`` writes a static HTML viewer.
 
 ``RUN_DIR`` is a run folder holding ``traces.sqlite`` (or that file itself).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from looptool.commands import output_file
 from looptool.errors import UserError
 from looptool.logs import console
 from looptool.trace_views import render_summary, render_trace, write_html
@@ -46,12 +47,11 @@ def handle_show(args: argparse.Namespace) -> int:
 
 def handle_html(args: argparse.Namespace) -> int:
     run_path = Path(args.run_dir)
+    default = (run_path if run_path.is_dir() else run_path.parent) / "traces.html"
+    output = output_file(args.output, "--out") if args.output else default
     store = open_run_store(run_path)
     try:
-        default = (run_path if run_path.is_dir() else run_path.parent) / "traces.html"
-        target = write_html(
-            store, Path(args.output) if args.output else default, limit=args.limit, status=args.status
-        )
+        target = write_html(store, output, limit=args.limit, status=args.status)
     finally:
         store.close()
     console.print(f"wrote {target}")
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=handle_show)
     page = actions.add_parser("html", help="write a static HTML trace viewer")
     page.add_argument("run_dir", help="run folder (or a traces.sqlite file)")
-    page.add_argument("--output", "-o", help="HTML file (default: RUN_DIR/traces.html)")
+    page.add_argument("--out", "--output", "-o", dest="output", help="HTML file (default: RUN_DIR/traces.html)")
     page.add_argument("--limit", type=int, default=1000, help="only the last N traces (default 1000)")
     page.add_argument("--status", help="only traces with this status (accepted, rejected, failed, ...)")
     page.set_defaults(handler=handle_html)

@@ -3,7 +3,9 @@ never a traceback and never silently accepted."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -11,9 +13,11 @@ import pytest
 
 from looptool import jsonl
 from looptool.agents.tool_import.openapi import import_openapi_document
+from looptool.cli import main
 from looptool.config import ConfigError, load_config
 from looptool.jsonl import DataFileError, iter_jsonl_dicts, read_jsonl, write_text_atomic
 from looptool.schema import Sample
+from looptool.traces import TRACE_FILE, EventKind, TraceStore
 
 SAMPLE = {"id": "s1", "tools": [], "context": [{"role": "user", "content": "hi"}], "label_text": "hello"}
 
@@ -85,3 +89,97 @@ def test_a_skipped_openapi_operation_is_named_by_its_operation_id() -> None:
     tools, issues = import_openapi_document(document, "api.yaml")
     assert tools == []
     assert len(issues) == 1 and issues[0].reason.startswith("createInvoice (POST /invoices): ")
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str, code: int = 2) -> None:
+    """``looptool ARGV`` exits with ``code`` and the message, without a traceback."""
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    text = "".join((captured.out + captured.err).split())  # rich wraps long lines anywhere
+    assert "".join(expected.split()) in text, text
+    assert "Traceback" not in text
+
+
+def _store(run: Path) -> Path:
+    store = TraceStore.for_run(run)
+    store.start("dlg-1", metadata={"index": 1})
+    store.record("dlg-1", EventKind.NOTE, content="hello")
+    store.finish("dlg-1", "accepted")
+    store.close()
+    return run / TRACE_FILE
+
+
+def test_a_foreign_traces_table_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(tmp_path / TRACE_FILE) as conn:
+        conn.execute("CREATE TABLE traces (name TEXT)")
+    _one_line_error(capsys, ["traces", "show", str(tmp_path)], "not a LoopTool trace store")
+    _one_line_error(capsys, ["traces", "html", str(tmp_path)], "not a LoopTool trace store")
+
+
+def test_a_corrupt_trace_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _store(tmp_path)
+    data = bytearray(path.read_bytes())
+    page = 4096  # sqlite's default page size: damage every page after the first
+    data[page:] = b"\xa5" * (len(data) - page)
+    path.write_bytes(bytes(data))
+    _one_line_error(capsys, ["traces", "show", str(tmp_path)], str(path))
+    path.write_bytes(b"not sqlite at all" * 100)
+    _one_line_error(capsys, ["traces", "html", str(tmp_path)], "trace store")
+
+
+def test_bad_json_in_a_trace_column_names_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _store(tmp_path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET data = '{oops' WHERE trace_id = 'dlg-1'")
+    _one_line_error(capsys, ["traces", "show", str(tmp_path), "--dialogue", "dlg-1"],
+                    "trace 'dlg-1' event 1 column 'data': not valid JSON")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE traces SET metadata = '[1,' WHERE trace_id = 'dlg-1'")
+    _one_line_error(capsys, ["traces", "html", str(tmp_path)], "trace 'dlg-1' column 'metadata': not valid JSON")
+
+
+def test_an_unknown_log_level_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--log-level", "BOGUS", "tools", "list-backends"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'BOGUS'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="unknown log level 'bogus'"):
+        load_config(None, ["run.log_level=bogus"])
+
+
+def test_an_output_that_is_a_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "tools.json"
+    spec.write_text(json.dumps({"name": "ping", "description": "Ping.", "parameters": {"type": "object"}}))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for option in ("-o", "--out"):
+        _one_line_error(capsys, ["tools", "import", str(spec), option, str(folder)], f"{folder} is a folder")
+        _one_line_error(capsys, ["traces", "html", str(tmp_path), option, str(folder)], f"{folder} is a folder")
+    assert list(folder.iterdir()) == []
+    assert main(["tools", "import", str(spec), "--out", str(tmp_path / "lib.jsonl")]) == 0
+    assert stat.S_IMODE((tmp_path / "lib.jsonl").stat().st_mode) == 0o666 & ~jsonl._UMASK
+
+
+def test_tools_call_runs_one_call_and_names_every_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tools", "call", "calculator", "calculate", "--args", '{"expression": "2 + 3"}']) == 0
+    assert json.loads(capsys.readouterr().out) == {"expression": "2 + 3", "result": 5}
+    _one_line_error(capsys, ["tools", "call", "calculater", "calculate"], "did you mean 'calculator'?")
+    _one_line_error(capsys, ["tools", "call", "calculator", "calcluate"],
+                    "unknown calculator tool 'calcluate'; did you mean 'calculate'?")
+    _one_line_error(capsys, ["tools", "call", "calculator", "calculate", "--args", '{"expression": '],
+                    "--args: not valid JSON")
+    _one_line_error(capsys, ["tools", "call", "calculator", "calculate", "--args", "[1]"],
+                    "--args: expected a JSON object, got list")
+    _one_line_error(capsys, ["tools", "call", "calculator", "calculate", "--args", '{"expression": 5}'],
+                    "5 is not of type 'string'", code=1)
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"files": {"/notes.txt": "hi"}}))
+    argv = ["tools", "call", "filesystem", "write_file", "--args", '{"path": "/b.txt", "content": "x"}']
+    assert main([*argv, "--scenario", str(state), "--show-state"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("\n{") :])["files"] == {"/notes.txt": "hi", "/b.txt": "x"}
+    _one_line_error(capsys, ["tools", "call", "filesystem", "ls", "--scenario", str(tmp_path / "nope.json")],
+                    "--scenario")
