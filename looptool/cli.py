@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from looptool import __version__
+from looptool.commands import discard_unused_runs
 from looptool.config import LOG_LEVELS, ConfigError
 from looptool.errors import UserError
 from looptool.logs import setup_logging
@@ -54,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except (ConfigError, UserError, FileNotFoundError, ValueError) as error:
         log.error("%s", error)
-        return 2
     except (IsADirectoryError, NotADirectoryError, PermissionError) as error:
         log.error("%s", error)  # e.g. "[Errno 21] Is a directory: 'out'": the path is named
-        return 2
     except KeyboardInterrupt:
         log.warning("interrupted")
         return 130
+    setup_logging(args.log_level)  # closes the run's log file before its folder is removed
+    for path in discard_unused_runs():
+        log.info("no work was done; removed the new run folder %s", path)
+    return 2
 
 
 if __name__ == "__main__":

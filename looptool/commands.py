@@ -56,10 +56,35 @@ def config_from_args(args: argparse.Namespace, *, run_name: str | None = None) -
     return load_config(args.config, overrides)
 
 
+#: Run folders this process created; see :func:`discard_unused_runs`.
+_CREATED_RUNS: list[Path] = []
+
+#: What a run folder holds before any work: a folder with nothing else is unused.
+UNUSED_RUN_FILES = frozenset({"config.yaml", "log.jsonl"})
+
+
 def start_run(args: argparse.Namespace, *, run_name: str) -> tuple[LoopToolConfig, RunDir]:
     """Load the config, create the run folder (resolved config inside), set up logging."""
     config = config_from_args(args, run_name=run_name)
-    run = RunDir.create(config, getattr(args, "out", None))
+    path = RunDir.path_for(config, getattr(args, "out", None))
+    created = not path.exists()
+    run = RunDir.create(config, path)
+    if created:
+        _CREATED_RUNS.append(run.path)
     setup_logging(config.run.log_level, run.log_file)
     log.info("run folder %s", run.path, extra={"data": {"run_dir": str(run.path)}})
     return config, run
+
+
+def discard_unused_runs() -> list[Path]:
+    """Remove the run folders this process created that hold nothing but the config and
+    the log (a command that failed validation leaves no run folder); returns them."""
+    removed: list[Path] = []
+    while _CREATED_RUNS:
+        path = _CREATED_RUNS.pop()
+        if path.is_dir() and {item.name for item in path.iterdir()} <= UNUSED_RUN_FILES:
+            for item in path.iterdir():
+                item.unlink()
+            path.rmdir()
+            removed.append(path)
+    return removed

@@ -37,6 +37,7 @@ def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_looptool", False):
             root.removeHandler(handler)
+            handler.close()
     console_handler = RichHandler(console=console, show_path=False, rich_tracebacks=True)
     console_handler.setLevel(level.upper())
     console_handler._looptool = True  # type: ignore[attr-defined]

@@ -161,14 +161,20 @@ class RunDir:
 
     path: Path
 
+    @staticmethod
+    def path_for(config: LoopToolConfig, out: str | Path | None = None) -> Path:
+        """``out`` when given, else ``<root>/<name>-<time>``."""
+        if out is not None:
+            return Path(out)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return Path(config.run.root) / f"{config.run.name}-{stamp}"
+
     @classmethod
     def create(cls, config: LoopToolConfig, out: str | Path | None = None) -> RunDir:
         """Use ``out`` when given (resuming if it exists), else ``<root>/<name>-<time>``."""
-        if out is not None:
-            path = Path(out)
-        else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = Path(config.run.root) / f"{config.run.name}-{stamp}"
+        path = cls.path_for(config, out)
+        if path.exists() and not path.is_dir():
+            raise DataFileError(f"--out {path} is a file, not a run folder")
         path.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path / "config.yaml", dump_config(config))
         return cls(path)

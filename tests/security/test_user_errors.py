@@ -3,6 +3,7 @@ never a traceback and never silently accepted."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sqlite3
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from looptool import jsonl
+from looptool import commands, jsonl
 from looptool.agents.tool_import.openapi import import_openapi_document
 from looptool.cli import main
 from looptool.config import ConfigError, load_config
 from looptool.jsonl import DataFileError, iter_jsonl_dicts, read_jsonl, write_text_atomic
+from looptool.logs import setup_logging
 from looptool.schema import Sample
 from looptool.traces import TRACE_FILE, EventKind, TraceStore
 
@@ -183,3 +185,33 @@ def test_tools_call_runs_one_call_and_names_every_mistake(tmp_path: Path, capsys
     assert json.loads(printed[printed.index("\n{") :])["files"] == {"/notes.txt": "hi", "/b.txt": "x"}
     _one_line_error(capsys, ["tools", "call", "filesystem", "ls", "--scenario", str(tmp_path / "nope.json")],
                     "--scenario")
+
+
+# ---------------------------------------------------------------- run folders
+
+UNREACHABLE = 'roles.generator.base_urls=["http://127.0.0.1:9/v1"]'
+
+
+def test_a_command_that_fails_validation_leaves_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = tmp_path / "runs" / "new"
+    _one_line_error(capsys, ["synth", "apis", "--n", "1", "--out", str(fresh), "--set", UNREACHABLE],
+                    "no answer from http://127.0.0.1:9/v1")
+    assert not fresh.exists()
+    _one_line_error(capsys, ["synth", "apis", "--n", "1", "--set", UNREACHABLE, "--set", f"run.root={tmp_path / 'r'}"],
+                    "no answer")
+    assert list((tmp_path / "r").iterdir()) == []
+    resumed = tmp_path / "resumed"  # a folder the user named and that already exists is left alone
+    resumed.mkdir()
+    _one_line_error(capsys, ["synth", "apis", "--n", "1", "--out", str(resumed), "--set", UNREACHABLE], "no answer")
+    assert (resumed / "config.yaml").is_file()
+
+
+def test_only_unused_new_run_folders_are_discarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = argparse.Namespace(config=None, overrides=[f"run.root={tmp_path}"], out=None)
+    monkeypatch.setattr(commands, "_CREATED_RUNS", [])
+    _, idle = commands.start_run(args, run_name="idle")
+    _, busy = commands.start_run(argparse.Namespace(**{**vars(args), "out": str(tmp_path / "busy")}), run_name="busy")
+    busy.stage("seed").mark_done()
+    setup_logging("INFO")
+    assert commands.discard_unused_runs() == [idle.path]
+    assert not idle.path.exists() and (busy.path / "seed.done").is_file()
