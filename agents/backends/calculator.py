@@ -22,6 +22,8 @@ from looptool.agents.backends.registry import register_backend
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 1e300
+MAX_ROUND_DIGITS = 300
+"""Largest ``ndigits`` of ``round`` (``round(5, -10**300)`` would build a 10**300-digit power)."""
 
 Number = int | float
 
@@ -163,6 +165,8 @@ class _Evaluator:
         args = [self.evaluate(arg) for arg in node.args]
         if node.func.id == "factorial" and (not args or abs(args[0]) > 170):
             raise ToolError("factorial takes one argument of at most 170")
+        if node.func.id == "round" and len(args) > 1 and abs(args[1]) > MAX_ROUND_DIGITS:
+            raise ToolError(f"round: ndigits must be between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}")
         try:
             value = _FUNCTIONS[node.func.id](*args)
         except (ValueError, TypeError, OverflowError) as error:
@@ -248,6 +252,7 @@ class Calculator(ToolBackend):
         Returns:
             The converted value with its units and category.
         """
+        _check_magnitude(value)
         from_category, source = _resolve_unit(from_unit)
         to_category, target = _resolve_unit(to_unit)
         if from_category != to_category:
@@ -262,7 +267,7 @@ class Calculator(ToolBackend):
         else:
             units = _UNITS[from_category]
             result = value * units[source] / units[target]
-        result = round(result, 10)
+        result = round(_check_magnitude(result), 10)
         self.history.append(
             HistoryEntry(kind="conversion", query=f"{value} {source} -> {target}", result=result)
         )

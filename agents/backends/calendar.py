@@ -1,7 +1,10 @@
 """The ``calendar`` backend: events with conflict checks and a to-do list.
 
-Times are ISO 8601 strings without time zone (``2026-03-14T09:30``); dates are ``YYYY-MM-DD``.
+Times are ISO 8601 strings without time zone (``2026-03-14T09:30``): the calendar has one
+local time, so a time with an offset (``+05:00``, ``Z``) is refused rather than guessed at.
+Dates are ``YYYY-MM-DD`` (or a date-time, whose date is used); anything else is refused.
 Identifiers are deterministic (``evt-1``, ``todo-1``, ...) so end states compare exactly.
+At most :data:`MAX_ITEMS` events and as many to-dos, so one call's work is bounded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from looptool.agents.backends.base import ToolBackend, ToolError
 from looptool.agents.backends.registry import register_backend
 
 Priority = Literal["low", "medium", "high"]
+MAX_ITEMS = 10_000
+MINUTES_PER_DAY = 24 * 60
 
 
 class Event(BaseModel):
@@ -43,15 +48,30 @@ def _parse_datetime(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except (ValueError, AttributeError):
-        raise ToolError(f"{field}: {value!r} is not an ISO date-time like 2026-03-14T09:30") from None
-    return parsed.replace(tzinfo=None, second=0, microsecond=0)
+        raise ToolError(f"{field}: {str(value)[:60]!r} is not an ISO date-time like 2026-03-14T09:30") from None
+    return _local(parsed, value, field).replace(second=0, microsecond=0)
+
+
+def _local(parsed: datetime, value: str, field: str) -> datetime:
+    if parsed.tzinfo is not None:
+        raise ToolError(
+            f"{field}: {value[:60]!r} has a time zone offset; give the calendar's local time "
+            "without one, like 2026-03-14T09:30"
+        )
+    return parsed
 
 
 def _parse_date(value: str, field: str) -> date:
+    """A ``YYYY-MM-DD`` date, or the date of an ISO date-time (an offset is refused)."""
     try:
-        return date.fromisoformat(value.strip()[:10])
+        return date.fromisoformat(value.strip())
     except (ValueError, AttributeError):
-        raise ToolError(f"{field}: {value!r} is not a date like 2026-03-14") from None
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise ToolError(f"{field}: {str(value)[:60]!r} is not a date like 2026-03-14") from None
+    return _local(parsed, value, field).date()
 
 
 def _parse_time(value: str, field: str) -> time:
@@ -140,6 +160,8 @@ class Calendar(ToolBackend):
         finish = _parse_datetime(end, "end")
         if finish <= begin:
             raise ToolError("end must be after start")
+        if len(self.events) >= MAX_ITEMS:
+            raise ToolError(f"the calendar is full (at most {MAX_ITEMS} events)")
         clashes = self._conflicts(begin, finish)
         if clashes and not allow_overlap:
             names = ", ".join(f"{event.id} ({event.title})" for event in clashes)
@@ -229,8 +251,8 @@ class Calendar(ToolBackend):
             day_start: Earliest time to consider, "HH:MM".
             day_end: Latest time to consider, "HH:MM".
         """
-        if duration_minutes <= 0:
-            raise ToolError("duration_minutes must be positive")
+        if not 0 < duration_minutes <= MINUTES_PER_DAY:
+            raise ToolError(f"duration_minutes must be between 1 and {MINUTES_PER_DAY}")
         the_day = _parse_date(day, "day")
         cursor = datetime.combine(the_day, _parse_time(day_start, "day_start"))
         limit = datetime.combine(the_day, _parse_time(day_end, "day_end"))
@@ -262,6 +284,8 @@ class Calendar(ToolBackend):
         if not title.strip():
             raise ToolError("title is empty")
         due = _parse_date(due_date, "due_date").isoformat() if due_date else None
+        if len(self.todos) >= MAX_ITEMS:
+            raise ToolError(f"the to-do list is full (at most {MAX_ITEMS} items)")
         todo = Todo(id=f"todo-{self.next_todo_number}", title=title.strip(), due_date=due,
                     priority=priority)
         self.next_todo_number += 1

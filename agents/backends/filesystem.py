@@ -7,6 +7,10 @@ within the virtual tree and climbing above ``/`` is refused, an absolute path (`
 ``C:\\Windows``) names a place inside the virtual tree. There are no links, no ``~``
 expansion, and this module imports neither :mod:`os` nor :mod:`pathlib` and never calls
 ``open``: nothing a model writes can reach the host's disk.
+
+Each instance is bounded: at most :data:`MAX_NODES` files and directories,
+:data:`MAX_TOTAL_CHARS` characters of content, :data:`MAX_PATH_CHARS` per path (copies and
+moves included), so one call's work is bounded too. A call that fails changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from looptool.agents.backends.registry import register_backend
 MAX_FILE_CHARS = 1_000_000
 MAX_TOTAL_CHARS = 10_000_000
 MAX_PATH_CHARS = 1024
+MAX_NODES = 10_000
+"""Most files plus directories (the root included) that tool calls may create."""
 MAX_RESULTS = 200
 
 
@@ -71,7 +77,14 @@ def normalize_path(path: str, cwd: str = "/") -> str:
             stack.pop()
         else:
             stack.append(part)
-    return "/" + "/".join(stack)
+    return _checked_length("/" + "/".join(stack))
+
+
+def _checked_length(path: str) -> str:
+    """``path`` itself, or a :class:`ToolError` when it is longer than :data:`MAX_PATH_CHARS`."""
+    if len(path) > MAX_PATH_CHARS:
+        raise ToolError(f"path {path[:40]}... would be longer than {MAX_PATH_CHARS} characters")
+    return path
 
 
 def _parent(path: str) -> str:
@@ -81,6 +94,11 @@ def _parent(path: str) -> str:
 def _basename(path: str) -> str:
     parts = _parts(path)
     return parts[-1] if parts else "/"
+
+
+def _is_child(path: str, prefix: str) -> bool:
+    """``path`` sits directly in the folder whose path plus ``/`` is ``prefix``."""
+    return path.startswith(prefix) and "/" not in path[len(prefix):]
 
 
 def _is_under(path: str, folder: str) -> bool:
@@ -132,14 +150,25 @@ class FileSystem(ToolBackend):
     def _is_dir(self, path: str) -> bool:
         return path in self.directories
 
-    def _make_dirs(self, path: str) -> None:
+    def _missing_dirs(self, path: str) -> list[str]:
+        """The folders on the way to ``path`` that do not exist yet (refused if one is a file)."""
         parts = _parts(path)
+        existing = set(self.directories)
+        missing: list[str] = []
         for index in range(len(parts) + 1):
             folder = "/" + "/".join(parts[:index])
             if folder in self.files:
                 raise ToolError(f"{folder} is a file, not a directory")
-            if folder not in self.directories:
-                self.directories.append(folder)
+            if folder not in existing:
+                missing.append(folder)
+        return missing
+
+    def _make_dirs(self, path: str) -> None:
+        self.directories.extend(self._missing_dirs(path))
+
+    def _check_nodes(self, extra: int) -> None:
+        if len(self.files) + len(self.directories) + extra > MAX_NODES:
+            raise ToolError(f"the file system is full (at most {MAX_NODES} files and directories)")
 
     def _require_dir(self, path: str) -> None:
         if not self._is_dir(path):
@@ -154,11 +183,12 @@ class FileSystem(ToolBackend):
             raise ToolError(f"no such file: {path}")
         return self.files[path]
 
-    def _check_space(self, extra: int) -> None:
-        if extra > MAX_FILE_CHARS:
+    def _check_space(self, extra: int, *, file_chars: int = 0) -> None:
+        """Refuse ``extra`` more characters in all, or a file of ``file_chars`` characters."""
+        if file_chars > MAX_FILE_CHARS:
             raise ToolError(f"a file may hold at most {MAX_FILE_CHARS} characters")
         if sum(map(len, self.files.values())) + extra > MAX_TOTAL_CHARS:
-            raise ToolError("the file system is full")
+            raise ToolError(f"the file system is full (at most {MAX_TOTAL_CHARS} characters)")
 
     # --- tools -----------------------------------------------------------------------------
 
@@ -189,11 +219,12 @@ class FileSystem(ToolBackend):
             return [Entry(name=_basename(target), kind="file", size=len(self.files[target]))]
         self._require_dir(target)
         entries: list[Entry] = []
+        prefix = target.rstrip("/") + "/"
         for folder in sorted(self.directories):
-            if folder != target and _parent(folder) == target:
+            if folder != target and _is_child(folder, prefix):
                 entries.append(Entry(name=_basename(folder), kind="directory", size=0))
         for file_path, content in sorted(self.files.items()):
-            if _parent(file_path) == target:
+            if _is_child(file_path, prefix):
                 entries.append(Entry(name=_basename(file_path), kind="file", size=len(content)))
         if not show_hidden:
             entries = [entry for entry in entries if not entry.name.startswith(".")]
@@ -215,7 +246,9 @@ class FileSystem(ToolBackend):
             raise ToolError(f"directory already exists: {target}")
         if not parents:
             self._require_dir(_parent(target))
-        self._make_dirs(target)
+        missing = self._missing_dirs(target)
+        self._check_nodes(len(missing))
+        self.directories.extend(missing)
         return target
 
     def write_file(self, path: str, content: str, append: bool = False) -> WordCount:
@@ -230,10 +263,13 @@ class FileSystem(ToolBackend):
         if self._is_dir(target):
             raise ToolError(f"{target} is a directory, not a file")
         self._require_dir(_parent(target))
-        new_content = self.files.get(target, "") + content if append else content
-        self._check_space(len(new_content) - len(self.files.get(target, "")))
-        self.files[target] = new_content
-        return self.wc(target)
+        old_content = self.files.get(target)
+        self._check_space((len(content) if append else len(content) - len(old_content or "")),
+                          file_chars=len(content) + (len(old_content or "") if append else 0))
+        if old_content is None:
+            self._check_nodes(1)
+        self.files[target] = (old_content or "") + content if append else content
+        return _count(target, self.files[target])
 
     def read_file(self, path: str) -> str:
         """Return the text of a file.
@@ -263,7 +299,8 @@ class FileSystem(ToolBackend):
             raise ToolError(f"directory not empty: {target} (use recursive=true)")
         for item in inside_files:
             del self.files[item]
-        self.directories = [item for item in self.directories if item not in inside_dirs]
+        removed = set(inside_dirs)
+        self.directories = [item for item in self.directories if item not in removed]
         if _is_under(self.cwd, target):
             self.cwd = _parent(target)
         return sorted(inside_files + inside_dirs)
@@ -301,6 +338,7 @@ class FileSystem(ToolBackend):
         if src in self.files:
             if keep_source:
                 self._check_space(len(self.files[src]))
+                self._check_nodes(1)
             self.files[dst] = self.files[src]
             if not keep_source:
                 del self.files[src]
@@ -310,18 +348,21 @@ class FileSystem(ToolBackend):
             raise ToolError(f"cannot put {src} inside itself")
         moved_files = {item: content for item, content in self.files.items() if _is_under(item, src)}
         moved_dirs = [item for item in self.directories if _is_under(item, src)]
+        # every check before the first change, so a refused call leaves the state as it was
+        new_files = {_checked_length(dst + item[len(src):]): content for item, content in moved_files.items()}
+        new_dirs = [_checked_length(dst + item[len(src):]) for item in moved_dirs]
         if keep_source:
             self._check_space(sum(map(len, moved_files.values())))
-        for item, content in moved_files.items():
-            self.files[dst + item[len(src):]] = content
-            if not keep_source:
-                del self.files[item]
+            self._check_nodes(len(new_files) + len(new_dirs))
         if not keep_source:
-            self.directories = [item for item in self.directories if item not in moved_dirs]
+            for item in moved_files:
+                del self.files[item]
+            gone = set(moved_dirs)
+            self.directories = [item for item in self.directories if item not in gone]
             if _is_under(self.cwd, src):
                 self.cwd = dst + self.cwd[len(src):]
-        for item in moved_dirs:
-            self.directories.append(dst + item[len(src):])
+        self.files.update(new_files)
+        self.directories.extend(new_dirs)
         return dst
 
     def find(self, name_contains: str, path: str = ".") -> list[str]:
@@ -368,6 +409,9 @@ class FileSystem(ToolBackend):
             path: The file to count.
         """
         target = self._resolve(path)
-        content = self._require_file(target)
-        return WordCount(path=target, lines=len(content.splitlines()),
-                         words=len(content.split()), characters=len(content))
+        return _count(target, self._require_file(target))
+
+
+def _count(path: str, content: str) -> WordCount:
+    return WordCount(path=path, lines=len(content.splitlines()), words=len(content.split()),
+                     characters=len(content))
