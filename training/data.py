@@ -11,14 +11,16 @@ from pydantic import ValidationError
 
 from looptool.errors import UserError
 from looptool.jsonl import DataFileError, iter_jsonl_dicts
+from looptool.labels import InvalidLabels, check_labels
 from looptool.schema import Sample
 
 
-def load_samples(path: str | Path) -> list[Sample]:
+def load_samples(path: str | Path, *, invalid_labels: InvalidLabels = "refuse") -> list[Sample]:
     """Every sample of a JSONL file; a bad line is reported with its line, id and problem.
 
-    Empty files and labels naming a tool the sample does not offer fail here, before any
-    model is loaded.
+    Empty files, labels naming a tool the sample does not offer and label arguments that
+    break the tool's schema (refused, or dropped under ``invalid_labels="drop"``) fail here,
+    before any model is loaded.
     """
     source = Path(path)
     if not source.is_file():
@@ -39,6 +41,7 @@ def load_samples(path: str | Path) -> list[Sample]:
                 ) from None
     except DataFileError as error:
         raise UserError(str(error)) from None
+    samples = check_labels(samples, str(source), invalid_labels)
     if not samples:
         raise UserError(f"{source}: the data set is empty (no samples to train on)")
     return samples

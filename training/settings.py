@@ -114,6 +114,12 @@ class TrainSettings(BaseModel):
         default="", description="text put before the tool list in the system prompt (e.g. a 1-shot example)"
     )
 
+    invalid_labels: Literal["refuse", "drop"] = Field(
+        default="refuse",
+        description="samples whose label arguments break the tool's JSON Schema: refuse the file "
+        "(listing them) or drop them with a warning each",
+    )
+
     # rewards
     rewards: list[str] = Field(default_factory=lambda: ["tool_match"], description="reward names")
     reward_weights: list[float] | None = None

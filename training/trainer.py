@@ -412,8 +412,10 @@ def run_training(job: TrainJob) -> TrainReport:
         reward_funcs = get_rewards(settings.rewards)
     except UnknownRewardError as error:
         raise UserError(f"train.rewards: {error}") from None
-    samples = load_samples(job.data)  # bad data fails before the (slow) model resolution
-    heldout = load_samples(job.heldout_data) if job.heldout_data is not None else None
+    # bad data fails before the (slow) model resolution
+    samples = load_samples(job.data, invalid_labels=settings.invalid_labels)
+    heldout = (load_samples(job.heldout_data, invalid_labels=settings.invalid_labels)
+               if job.heldout_data is not None else None)
     model_path = resolve_model_path(job.model)
     hardware = choose_hardware(settings)
     tokenizer = load_tokenizer(model_path)

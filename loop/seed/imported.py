@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from looptool.codecs import parse_openai
+from looptool.labels import label_problems
 from looptool.schema import (
     Lineage,
     Message,
@@ -183,6 +184,10 @@ def samples_from_record(record: Any, path: Path, line: int, result: ImportedSamp
             first = error.errors()[0]
             reason = str(first["msg"]).removeprefix("Value error, ")
             result.problems.append(ImportProblem(source, line, f"assistant turn {this_turn}: {reason}"))
+            continue
+        broken = label_problems(sample)
+        if broken:  # a label the tool would refuse is reported and skipped, like any bad turn
+            result.problems.append(ImportProblem(source, line, f"assistant turn {this_turn}: {'; '.join(broken)}"))
             continue
         result.samples.append(sample)
 

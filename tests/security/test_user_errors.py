@@ -16,10 +16,14 @@ from looptool import commands, jsonl
 from looptool.agents.tool_import.openapi import import_openapi_document
 from looptool.cli import main
 from looptool.config import ConfigError, load_config
+from looptool.errors import UserError
 from looptool.jsonl import DataFileError, iter_jsonl_dicts, read_jsonl, write_text_atomic
+from looptool.labels import check_labels, label_problems
 from looptool.logs import setup_logging
+from looptool.loop.seed import import_openai_jsonl
 from looptool.schema import Sample
 from looptool.traces import TRACE_FILE, EventKind, TraceStore
+from looptool.training.data import load_samples
 
 SAMPLE = {"id": "s1", "tools": [], "context": [{"role": "user", "content": "hi"}], "label_text": "hello"}
 
@@ -215,3 +219,44 @@ def test_only_unused_new_run_folders_are_discarded(tmp_path: Path, monkeypatch: 
     setup_logging("INFO")
     assert commands.discard_unused_runs() == [idle.path]
     assert not idle.path.exists() and (busy.path / "seed.done").is_file()
+
+
+# ---------------------------------------------------------------- label arguments
+
+WEATHER = {"name": "get_weather", "description": "Weather.", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "enum": [1, 3]}},
+    "required": ["city"]}}
+
+
+def _labelled(sample_id: str, arguments: dict[str, object]) -> dict[str, object]:
+    return {"id": sample_id, "tools": [WEATHER], "context": [{"role": "user", "content": "weather?"}],
+            "label_calls": [{"name": "get_weather", "arguments": arguments}]}
+
+
+def test_label_arguments_that_break_the_schema_are_reported_per_sample(tmp_path: Path) -> None:
+    source = tmp_path / "samples.jsonl"
+    rows = [_labelled("ok", {"city": "Oslo"}), _labelled("no-city", {"days": 3}),
+            _labelled("bad-days", {"city": "Oslo", "days": 2}), _labelled("ok2", {"city": "Rome", "days": 1})]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(UserError) as refused:
+        load_samples(source)
+    message = str(refused.value)
+    assert "2 sample(s)" in message and "train.invalid_labels=drop" in message
+    assert "record 2 (sample 'no-city'): label call 0 'get_weather': 'city' is a required property" in message
+    assert "record 3 (sample 'bad-days'): label call 0 'get_weather' argument 'days': 2 is not one of [1, 3]" in message
+    assert [sample.id for sample in load_samples(source, invalid_labels="drop")] == ["ok", "ok2"]
+    assert check_labels(read_jsonl(source, Sample)[:1], "x") and label_problems(read_jsonl(source, Sample)[0]) == []
+
+
+def test_an_imported_seed_turn_with_a_bad_label_is_reported_and_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": 7}'}}
+    good = {**call, "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    lines = [{"tools": [{"type": "function", "function": WEATHER}], "messages": [
+        {"role": "user", "content": "weather?"}, {"role": "assistant", "content": "", "tool_calls": [tool_call]}]}
+        for tool_call in (call, good)]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = import_openai_jsonl([source])
+    assert len(result.samples) == 1 and result.samples[0].label_calls[0].arguments == {"city": "Oslo"}
+    assert [problem.line for problem in result.problems] == [1]
+    assert "7 is not of type 'string'" in str(result.problems[0])
