@@ -29,12 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=handle_report)
 
     lineage = subparsers.add_parser("lineage", help="one sample's history across iterations and modes")
-    lineage.add_argument("run", metavar="RUN")
-    lineage.add_argument("sample_id", metavar="SAMPLE_ID")
+    lineage.add_argument("run", metavar="RUN", help="run folder of `looptool run`")
+    lineage.add_argument("sample_id", metavar="SAMPLE_ID", help="id of a sample in any of its data files")
     lineage.set_defaults(handler=handle_lineage)
 
     export = subparsers.add_parser("export", help="one iteration's training set as a Hugging Face datasets folder")
-    export.add_argument("run", metavar="RUN")
+    export.add_argument("run", metavar="RUN", help="run folder of `looptool run`")
     export.add_argument("--iteration", type=int, required=True, help="iteration whose data.jsonl is exported")
     export.add_argument("--mode", default="loop", help="loop mode (default: loop)")
     export.add_argument("--out", help="output folder (default: RUN/export/<mode>_iter_<j>)")
