@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from looptool import __version__
+from looptool.cli_help import DESCRIPTION, EPILOG, HelpFormatter, apply_help
 from looptool.commands import discard_unused_runs
 from looptool.config import LOG_LEVELS, ConfigError
 from looptool.errors import UserError
@@ -35,7 +36,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="looptool", description=__doc__)
+    parser = argparse.ArgumentParser(prog="looptool", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"looptool {__version__}")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
                         help="console logging level (default: INFO)")
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         module.register(subparsers)
+    apply_help(parser)
     return parser
 
 
