@@ -172,7 +172,7 @@ def run_call(args: argparse.Namespace) -> int:
             scenario = _json_object(read_text(args.scenario), f"--scenario {args.scenario}")
         except (DataFileError, FileNotFoundError) as error:
             raise UserError(f"--scenario: {error}") from None
-    backend = create_backend(args.backend, scenario)
+    backend = create_backend(args.backend, scenario, registry=REGISTRY)
     result = backend.execute(ToolCall(name=args.tool, arguments=arguments))
     sys.stdout.write(result.content + "\n")
     if args.show_state:
