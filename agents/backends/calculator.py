@@ -185,6 +185,8 @@ def evaluate_expression(expression: str) -> Number:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         raise ToolError(f"cannot parse expression: {error.msg}") from None
+    except (ValueError, MemoryError, RecursionError) as error:  # NUL, lone surrogate, deep nesting
+        raise ToolError(f"cannot parse expression: {type(error).__name__}") from None
     return _Evaluator().evaluate(tree)
 
 
