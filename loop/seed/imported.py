@@ -202,11 +202,17 @@ def import_openai_jsonl(paths: Iterable[str | Path]) -> ImportedSamples:
     result = ImportedSamples()
     for path in files:
         before = (len(result.samples), len(result.problems))
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            for line, text in enumerate(stream, start=1):
-                if not text.strip():
+        with path.open("rb") as stream:
+            for line, raw in enumerate(stream, start=1):
+                if not raw.strip():
                     continue
                 result.lines += 1
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    reason = f"byte 0x{raw[error.start]:02x} at column {error.start + 1} is not UTF-8"
+                    result.problems.append(ImportProblem(str(path), line, reason))
+                    continue
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as error:

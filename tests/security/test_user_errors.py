@@ -260,3 +260,12 @@ def test_an_imported_seed_turn_with_a_bad_label_is_reported_and_skipped(tmp_path
     assert len(result.samples) == 1 and result.samples[0].label_calls[0].arguments == {"city": "Oslo"}
     assert [problem.line for problem in result.problems] == [1]
     assert "7 is not of type 'string'" in str(result.problems[0])
+
+
+def test_an_imported_seed_line_that_is_not_utf8_is_reported_not_replaced(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    line = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    source.write_bytes(json.dumps(line).encode() + b"\n" + json.dumps(line).encode().replace(b"hello", b"h\xe9llo") + b"\n")
+    result = import_openai_jsonl([source])
+    assert [sample.label_text for sample in result.samples] == ["hello"]  # never "h\ufffdllo"
+    assert [(problem.line, "byte 0xe9" in str(problem)) for problem in result.problems] == [(2, True)]
