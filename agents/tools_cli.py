@@ -84,7 +84,7 @@ def issues_path(output: Path) -> Path:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    output = output_file(args.output)
+    output = output_file(args.output, "--out", "tools.jsonl")
     existing = []
     if output.exists():
         if args.merge:

@@ -40,11 +40,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run folder (default: <run.root>/<run.name>-<time>)")
 
 
-def output_file(value: str | Path, option: str = "--out") -> Path:
+def output_file(value: str | Path, option: str = "--out", example: str = "out.jsonl") -> Path:
     """The file an option names to be written; an existing folder there is refused."""
     target = Path(value)
     if target.is_dir():
-        raise UserError(f"{option} {target} is a folder; name a file (e.g. {target / 'out.jsonl'})")
+        raise UserError(f"{option} {target} is a folder; name a file (e.g. {target / example})")
     return target
 
 

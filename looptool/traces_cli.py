@@ -48,7 +48,7 @@ def handle_show(args: argparse.Namespace) -> int:
 def handle_html(args: argparse.Namespace) -> int:
     run_path = Path(args.run_dir)
     default = (run_path if run_path.is_dir() else run_path.parent) / "traces.html"
-    output = output_file(args.output, "--out") if args.output else default
+    output = output_file(args.output, "--out", "traces.html") if args.output else default
     store = open_run_store(run_path)
     try:
         target = write_html(store, output, limit=args.limit, status=args.status)
