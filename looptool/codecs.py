@@ -373,10 +373,10 @@ def _json_literal(node: ast.expr, depth: int = 1) -> Any:
         return [_json_literal(item, depth + 1) for item in node.elts]
     if isinstance(node, ast.Dict):
         result: dict[str, Any] = {}
-        for key, value in zip(node.keys, node.values, strict=True):
-            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-                raise _Refused(key or value, ParseErrorKind.NOT_JSON, "object keys must be strings")
-            result[key.value] = _json_literal(value, depth + 1)
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
+            if not (isinstance(key_node, ast.Constant) and isinstance(key_node.value, str)):
+                raise _Refused(key_node or value_node, ParseErrorKind.NOT_JSON, "object keys must be strings")
+            result[key_node.value] = _json_literal(value_node, depth + 1)
         return result
     if isinstance(node, ast.Set):
         raise _Refused(node, ParseErrorKind.NOT_JSON, "set values are not JSON")
