@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from looptool import commands, jsonl
+from looptool.agents.tool_import.loader import import_file
 from looptool.agents.tool_import.openapi import import_openapi_document
 from looptool.cli import main
 from looptool.config import ConfigError, load_config
@@ -269,3 +270,11 @@ def test_an_imported_seed_line_that_is_not_utf8_is_reported_not_replaced(tmp_pat
     result = import_openai_jsonl([source])
     assert [sample.label_text for sample in result.samples] == ["hello"]  # never "h\ufffdllo"
     assert [(problem.line, "byte 0xe9" in str(problem)) for problem in result.problems] == [(2, True)]
+
+
+def test_a_tool_spec_file_that_is_not_utf8_is_an_issue_naming_the_line(tmp_path: Path) -> None:
+    spec = tmp_path / "tools.jsonl"
+    spec.write_bytes(b'{"name": "ping", "parameters": {"type": "object"}}\n{"name": "p\xf6ng"}\n')
+    tools, issues = import_file(spec)
+    assert tools == [] and len(issues) == 1
+    assert f"{spec}:2: byte 0xf6 at column 12 is not UTF-8" in issues[0].reason
