@@ -80,7 +80,7 @@ SMOKE = REPO / "configs" / "smoke.yaml"
             "roles.judge.sampling.temprature=0.1",
             r"unknown config key 'roles.judge.sampling.temprature'; did you mean 'roles.judge.sampling.temperature'\?",
         ),
-        ("eval.models=[{lable: x}]", r"unknown config key 'eval.models.0.lable'; did you mean 'eval.models.0.label'\?"),
+        ("eval.models=[{lable: x}]", r"unknown config key 'eval.models.0.lable'; did you mean 'eval.models.0.label'[ ?]"),
         ("dialogue_synth.concurency=2", r"did you mean 'dialogue_synth.concurrency'\?"),
         # nothing close: the known keys of that level are listed
         ("dialogue_synth.n=16", r"unknown config key 'dialogue_synth.n' \(known keys of dialogue_synth: .*concurrency"),
