@@ -7,6 +7,7 @@ generated inputs until a time budget is spent, failing when one call is too slow
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import time
@@ -105,9 +106,21 @@ def run_bounded(
     return report
 
 
+def random_reply(rng: random.Random) -> str:
+    """A well-formed call (Hermes or Python syntax) whose argument is a random value."""
+    value = random_value(rng)
+    if rng.random() < 0.5:
+        try:
+            body = json.dumps({"name": "f", "arguments": {"x": value}})
+        except (TypeError, ValueError):  # not JSON: sets, bytes, ...
+            body = json.dumps({"name": "f", "arguments": {"x": repr(value)}})
+        return f"<tool_call>\n{body}\n</tool_call>"
+    return f"[f(x={value!r})]"
+
+
 def texts(count: int, seed: int = SEED) -> Iterator[str]:
-    """The adversarial texts, then ``count`` random ones."""
+    """The adversarial texts, then ``count`` random ones (a third of them well-formed calls)."""
     yield from adversarial_texts()
     rng = random.Random(seed)
     for _ in range(count):
-        yield random_text(rng)
+        yield random_reply(rng) if rng.random() < 0.33 else random_text(rng)

@@ -152,10 +152,12 @@ def test_fuzz_parsers_and_rewards_return_typed_results():
     """Adversarial then random replies through every parser, reward and decoder: no
     exception, no call over a second, at most a few seconds in all."""
 
+    decoded = {"hermes": 0, "python": 0}
+
     def every_consumer(text: str) -> None:
-        _checked(parse_hermes(text))
+        decoded["hermes"] += bool(_checked(parse_hermes(text)).calls)
         _checked(decode_hermes_reply(text))
-        _checked(parse_python(text))
+        decoded["python"] += bool(_checked(parse_python(text)).calls)
         _checked(parse_openai([{"function": {"name": "f", "arguments": text}}]))
         assert 0.0 <= score_tool_match_shaped(text, "calls", LABEL) <= 1.0
         assert score_tool_match(text, "text", []) in (0.0, 1.0)
@@ -164,6 +166,7 @@ def test_fuzz_parsers_and_rewards_return_typed_results():
 
     report = run_bounded(every_consumer, texts(20_000), budget_s=3.0, per_call_s=1.0)
     assert report.calls >= 100, report
+    assert min(decoded.values()) >= 10, decoded  # the success path is exercised too
 
 
 def test_fuzz_openai_objects_return_typed_results():
