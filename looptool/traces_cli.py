@@ -2,6 +2,8 @@
 
 * ``looptool traces show RUN_DIR [--dialogue ID]`` prints a run's traces (or one trace).
 * ``looptool traces html RUN_DIR [--out FILE]`` writes a static HTML viewer.
+* ``looptool traces list RUN_DIR`` / ``traces export RUN_DIR`` filter every store of a run
+  (:mod:`looptool.view.trace_cli`).
 
 ``RUN_DIR`` is a run folder holding ``traces.sqlite`` (or that file itself).
 """
@@ -16,6 +18,7 @@ from looptool.errors import UserError
 from looptool.logs import console
 from looptool.trace_views import render_summary, render_trace, write_html
 from looptool.traces import TRACE_FILE, TraceStore, TraceStoreError
+from looptool.view.trace_cli import register_actions
 
 
 def open_run_store(run_dir: str | Path) -> TraceStore:
@@ -74,3 +77,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     page.add_argument("--limit", type=int, default=1000, help="only the last N traces (default 1000)")
     page.add_argument("--status", help="only traces with this status (accepted, rejected, failed, ...)")
     page.set_defaults(handler=handle_html)
+    register_actions(actions)  # list, export: filters across every store of a run
