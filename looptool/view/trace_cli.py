@@ -36,7 +36,8 @@ def handle_list(args: argparse.Namespace) -> int:
     for problem in problems:
         console.print(f"[red]{escape(problem)}[/red]")
     table = Table(title=f"{len(rows)} traces in {escape(str(run.path))}")
-    for column in ("trace", "kind", "status", "events", "tokens", "seconds", "reason", "store"):
+    table.add_column("trace", no_wrap=True)
+    for column in ("kind", "status", "events", "tokens", "seconds", "reason", "store"):
         table.add_column(column, overflow="fold")
     for row in rows[-args.limit:] if args.limit > 0 else rows:
         info = row.info
