@@ -2,7 +2,7 @@
 .PHONY: smoke test setup
 
 setup:
-	scripts/setup.sh main vllm bfcl
+	scripts/setup.sh main vllm bfcl browser
 
 smoke: setup
 	.venv/bin/looptool run --config configs/smoke.yaml

