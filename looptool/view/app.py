@@ -82,6 +82,21 @@ class ViewApp:
             self._indexes[number] = (stamp, built)
             return built
 
+    def warm_up(self) -> threading.Thread:
+        """Read every run's samples in a background thread (a sample page asked for meanwhile
+        waits for it); a failure is logged here and shown by the page that needs the data."""
+
+        def read_all() -> None:
+            for number in range(len(self.runs)):
+                try:
+                    self.index(number)
+                except Exception as error:  # shown as a page when asked for
+                    log.warning("view: reading %s: %s", self.runs[number].path, error)
+
+        thread = threading.Thread(target=read_all, name="view-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def _report(self, run: RunFolder) -> tuple[RunView | None, str | None]:
         if run.kind is not RunKind.LOOP:
             return None, None

@@ -11,13 +11,18 @@ from looptool.view.server import ViewServer
 
 log = logging.getLogger(__name__)
 
+SWITCH_INTERVAL_S = 0.0005
+
 
 def handle(args: argparse.Namespace) -> int:
     app = ViewApp(resolve_runs(args.runs))
     server = ViewServer(app, port=args.port)
-    if args.preload:  # build the sample indexes before the first page asks
-        for number in range(len(app.runs)):
-            app.index(number)
+    # the warm-up thread parses JSON for seconds on a big run; a short switch interval keeps
+    # the request threads (many short system calls) from waiting 5 ms for the GIL after each
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    warm_up = app.warm_up()  # read the samples while the first pages are looked at
+    if args.preload:
+        warm_up.join()
     sys.stdout.write(f"LoopTool run browser: {server.url}  (Ctrl-C stops it)\n")
     sys.stdout.flush()
     log.info("serving %d run(s) at %s", len(app.runs), server.url)
@@ -40,5 +45,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     view.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s) to show")
     view.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     view.add_argument("--preload", action="store_true",
-                      help="read every run's samples before serving (first sample page faster)")
+                      help="read every run's samples before printing the URL (default: in the background)")
     view.set_defaults(handler=handle)
