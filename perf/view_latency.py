@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import re
 import signal
@@ -141,6 +142,14 @@ def _memory(pid: int) -> dict[str, int]:
     return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM")}  # type: ignore[union-attr]
 
 
+def _machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    gib = int(memory.group(1)) / 2**20 if memory else 0
+    return (f"{cpu.group(1).strip() if cpu else platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+            f"{gib:.0f} GiB, Python {platform.python_version()}")
+
+
 def measure(run: Path, preload: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "looptool.cli", "--log-level", "WARNING", "view", str(run),
                *(["--preload"] if preload else [])]
@@ -185,9 +194,7 @@ def main() -> None:
         log.info("synthesized %s in %.1f s", counts, time.perf_counter() - started)
         size = sum(path.stat().st_size for path in run.rglob("*") if path.is_file())
         results: dict[str, Any] = {"counts": counts, "run_mib": round(size / 2**20, 1),
-                                   "machine": f"{platform.processor() or platform.machine()}, "
-                                              f"{len(__import__('os').sched_getaffinity(0))} cores, "
-                                              f"Python {platform.python_version()}",
+                                   "machine": _machine(),
                                    "background": measure(run, preload=False)}
         if args.preload:
             results["preload"] = measure(run, preload=True)
