@@ -165,7 +165,8 @@ class ViewApp:
             return "Dataset composition per iteration", pages.composition_page(base, run, self.index(number))
         if what == "samples":
             wanted = SampleFilter(mode=query.get("mode", ""), iteration=_int(query.get("iteration", ""), "iteration"),
-                                  set=query.get("set", ""), origin=query.get("origin", ""),
+                                  set=query.get("set", ""), part=query.get("part", ""),
+                                  origin=query.get("origin", ""),
                                   verdict=query.get("verdict", ""), tool=query.get("tool", ""),
                                   status=query.get("status", ""), q=query.get("q", ""))
             return "Samples", pages.samples_page(base, self.index(number), wanted, _int(query.get("page", ""), "page") or 0)

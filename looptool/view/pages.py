@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from looptool.loop.lineage import LineageStep, StepKind
@@ -18,7 +19,7 @@ from looptool.view.charts import line_chart
 from looptool.view.html import Safe, join, link, pre, seg, table, tag, url
 from looptool.view.rejects import RejectGroup
 from looptool.view.runfolder import RunFolder, StageState, StageStatus
-from looptool.view.samples import SETS, SampleFilter, SampleIndex, SampleRow, label_text
+from looptool.view.samples import PARTS, SETS, SampleFilter, SampleIndex, SampleRow, label_text
 from looptool.view.tracequery import TraceFilter, TraceRow
 
 PAGE_SIZE = 100
@@ -176,30 +177,39 @@ def composition_page(base: str, run: RunFolder, index: SampleIndex) -> Safe:
             query = {k: v for k, v in vars(wanted).items() if v not in ("", None)}
             return link(url(f"{base}/samples", **query), str(found)) if found else Safe("0")
 
-        next_by_origin = Counter(row.origin for row in index.filter(SampleFilter(mode=mode, iteration=iteration, set="next")))
         verdicts = Counter(v[2] for row in index.rows.values() for v in row.verdicts if v[0] == mode and v[1] == iteration)
         rows.append([
             folder.label,
             count(SampleFilter(mode=mode, iteration=iteration, set="data")),
             join([join([tag("span", verdict, " "), count(SampleFilter(mode=mode, iteration=iteration, verdict=verdict)), " "])
                   for verdict in VERDICTS if verdicts.get(verdict)]) or "-",
+            count(SampleFilter(mode=mode, iteration=iteration, origin="relabeled", set="judged")),
             count(SampleFilter(mode=mode, iteration=iteration, set="expansions")),
-            *(count(SampleFilter(mode=mode, iteration=iteration, set="next", origin=origin))
-              for origin in ("prediction_wrong", "relabeled", "expanded", "high_ppl", "seed")),
+            *(count(SampleFilter(mode=mode, iteration=iteration, set="next", part=part)) for part in PARTS),
             count(SampleFilter(mode=mode, iteration=iteration, set="next")),
-            sum(next_by_origin.values()) - sum(next_by_origin.get(o, 0) for o in
-                                               ("prediction_wrong", "relabeled", "expanded", "high_ppl", "seed")),
+            _composition_file(folder.path / "compose" / "composition.json"),
         ])
     return join([
-        tag("p", "D_j is what iteration j trained on; D_{j+1} is what it composed for the next. "
-                 "Error seeds are prediction_wrong + relabeled samples.", cls="meta"),
-        table(["iteration", "D_j", "verdicts", "accepted expansions", "next: error seeds (pred. wrong)",
-               "next: relabeled", "next: expansions", "next: high PPL", "next: fresh seed", "next: total",
-               "next: other origins"], rows),
+        tag("p", "D_j is what iteration j trained on; D_{j+1} is what it composed for the next (the paper's "
+                 "Table 3): error seeds (label confirmed, or the relabeled copy), accepted expansions, "
+                 "mastered high-perplexity samples, fresh seed samples.", cls="meta"),
+        table(["iteration", "D_j", "verdicts", "relabels made", "expansions accepted", "D_{j+1}: error seeds",
+               "expansions", "high PPL", "fresh", "total", "composition.json"], rows),
     ])
 
 
 # ---------------------------------------------------------------- samples
+
+
+def _composition_file(path: Path) -> str:
+    """The counts ``compose`` recorded (a check on the linked counts)."""
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "-"
+    if not isinstance(counts, dict):
+        return "-"
+    return ", ".join(f"{key} {counts[key]}" for key in ("budget", *PARTS, "cut_over_budget") if key in counts)
 
 
 def _select(name: str, value: str, options: list[str]) -> Safe:
@@ -217,7 +227,8 @@ def samples_page(base: str, index: SampleIndex, wanted: SampleFilter, page: int)
         _select("mode", wanted.mode, modes),
         tag("label", "iteration", tag("input", name="iteration", size="3",
                                       value="" if wanted.iteration is None else str(wanted.iteration))),
-        _select("set", wanted.set, list(SETS)), _select("origin", wanted.origin, list(ORIGINS)),
+        _select("set", wanted.set, list(SETS)), _select("part", wanted.part, list(PARTS)),
+        _select("origin", wanted.origin, list(ORIGINS)),
         _select("verdict", wanted.verdict, list(VERDICTS)), _select("tool", wanted.tool, tools),
         _select("status", wanted.status, ["accepted", "rejected"]),
         tag("label", "text", tag("input", name="q", value=wanted.q, size="24")),
@@ -227,7 +238,7 @@ def samples_page(base: str, index: SampleIndex, wanted: SampleFilter, page: int)
     shown = found[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
     rows = [[link(f"{base}/sample/{seg(row.id)}", row.id), row.origin, row.status,
              ", ".join(sorted({f"{p.mode + '/' if p.mode else ''}{p.set}{'@' + str(p.iteration) if p.iteration else ''}"
-                               for p in row.places})),
+                               f"{' (' + p.part + ')' if p.part else ''}" for p in row.places})),
              ", ".join(f"{v[2]}@{v[1]}" for v in row.verdicts), row.label[:160] or "; ".join(row.reasons)[:160]]
             for row in shown]
     query = {k: v for k, v in vars(wanted).items() if v not in ("", None)}

@@ -19,6 +19,8 @@ from looptool.loop.lineage import FileKind, RunIndex
 from looptool.loop.run_layout import SEED_DIR
 from looptool.view.runfolder import RunFolder, RunKind, fingerprint
 
+#: The parts of D_{j+1}, as ``looptool.loop.compose`` fills them.
+PARTS = ("error_seeds", "expansions", "high_ppl", "fresh")
 #: Where a sample sits in a loop run: the seed pool, held-out, D_j, EDDE output, D_{j+1}.
 SETS = ("seed", "heldout", "data", "expansions", "next", "judged", "synth", "rejected")
 _SET_OF_KIND = {
@@ -39,6 +41,8 @@ class Place:
     set: str
     mode: str | None = None
     iteration: int | None = None
+    #: For ``next``: which part of D_{j+1} it is (error_seeds, expansions, high_ppl, fresh).
+    part: str | None = None
 
 
 @dataclass
@@ -71,6 +75,7 @@ class SampleFilter:
     mode: str = ""
     iteration: int | None = None
     set: str = ""
+    part: str = ""
     origin: str = ""
     verdict: str = ""
     tool: str = ""
@@ -78,8 +83,9 @@ class SampleFilter:
     q: str = ""
 
     def matches(self, row: SampleRow) -> bool:
-        if self.set or self.mode:
+        if self.set or self.mode or self.part:
             if not any((not self.set or place.set == self.set) and (not self.mode or place.mode == self.mode)
+                       and (not self.part or place.part == self.part)
                        and (self.iteration is None or place.iteration == self.iteration) for place in row.places):
                 return False
         elif self.iteration is not None and self.iteration not in row.iterations():
@@ -240,9 +246,33 @@ def _loop_index(run: RunFolder) -> SampleIndex:
                 row.status = "rejected"
                 row.reasons.append(str(line.data.get("reason") or line.data.get("analysis") or action))
             new = line.data.get("sample")
-            if isinstance(new, dict) and new.get("id") and new["id"] not in rows:
-                made = _row(new)
+            if isinstance(new, dict) and new.get("id") and new["id"] != sample_id:
+                made = rows.get(str(new["id"]))
+                if made is None:
+                    made = rows[str(new["id"])] = _row(new)
+                    made.status = "rejected" if action in REJECTED_ACTIONS else "accepted"
                 made.places.append(Place("judged", folder.mode.value, folder.iteration))
-                made.status = "rejected" if action in REJECTED_ACTIONS else "accepted"
-                rows[made.id] = made
+    for row in rows.values():
+        row.places = [_with_part(row, place, run_index) for place in row.places]
     return SampleIndex(rows=rows, run_index=run_index)
+
+
+def _with_part(row: SampleRow, place: Place, run_index: RunIndex) -> Place:
+    """A ``next`` place with its part of D_{j+1}: an expansion made in that iteration, an error
+    seed (label confirmed, or the relabeled copy), a mastered sample kept for its perplexity,
+    or a fresh seed sample."""
+    if place.set != "next":
+        return place
+    here = {(p.set, p.mode, p.iteration) for p in row.places}
+    actions = {v[3] for v in row.verdicts if v[0] == place.mode and v[1] == place.iteration}
+    if ("expansions", place.mode, place.iteration) in here:
+        part = "expansions"
+    elif "error_seed" in actions or (row.origin == "relabeled" and row.iteration == place.iteration):
+        part = "error_seeds"
+    elif "kept_high_ppl" in actions or row.origin == "high_ppl" or any(
+            folder.mode.value == place.mode and folder.iteration == place.iteration and line.data.get("matched")
+            for folder, line in run_index.probes.get(row.id, [])):
+        part = "high_ppl"
+    else:
+        part = "fresh"
+    return Place(place.set, place.mode, place.iteration, part)

@@ -3,6 +3,7 @@ escaping of every model-written field, and clear pages for bad input."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -72,6 +73,9 @@ def test_the_run_folder_is_read_as_a_loop_run(run: Path) -> None:
         (SampleFilter(tool="get_weather", set="seed"), {"s1", "s2", "s3"}),
         (SampleFilter(q="bergen-new"), {"s3~lr1"}),
         (SampleFilter(origin="expanded", iteration=1), {"s2-x1"}),
+        (SampleFilter(mode="loop", iteration=1, set="next", part="error_seeds"), {"s2", "s3~lr1"}),
+        (SampleFilter(mode="loop", iteration=1, set="next", part="expansions"), {"s2-x1"}),
+        (SampleFilter(mode="loop", iteration=1, set="judged", origin="relabeled"), {"s3~lr1"}),
     ],
 )
 def test_sample_filters(run: Path, wanted: SampleFilter, ids: set[str]) -> None:
@@ -118,6 +122,9 @@ def test_composition_counts_link_to_exactly_those_samples(app: ViewApp) -> None:
     for href, count in links.items():
         listing = get(app, href.replace("&amp;", "&"))
         assert f"{count} of " in listing, (href, count)
+    assert "error_seeds 2, expansions 1" in body  # composition.json, next to the linked counts
+    parts = {re.search(r"part=(\w+)", href).group(1): count for href, count in links.items() if "part=" in href}  # type: ignore[union-attr]
+    assert parts == {"error_seeds": "2", "expansions": "1"}
     relabeled = [href for href in links if "origin=relabeled" in href]
     assert len(relabeled) == 1 and "s3~lr1" in get(app, relabeled[0].replace("&amp;", "&"))
 
@@ -179,6 +186,23 @@ def test_the_escaped_script_is_shown_where_the_model_wrote_it(app: ViewApp) -> N
     for path in (f"/run/0/sample/{seg('s3~lr1')}", f"/run/0/trace/traces.sqlite/{seg('jglv:1:s3')}", "/run/0/rejects"):
         assert escaped in get(app, path), path
     assert escaped in get(app, "/run/0/samples?q=" + seg(SCRIPT))
+
+
+def test_every_link_on_every_page_resolves(app: ViewApp) -> None:
+    seen: set[str] = set()
+    queue = ["/"]
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        response = app.handle(path)
+        assert response.status in (200, 302), (path, response.body[:300])
+        if response.location:
+            queue.append(response.location)
+        if response.content_type.startswith("text/html"):
+            queue += [html.unescape(href) for href in re.findall(r'href="([^"#]+)"', response.body.decode())]
+    assert len(seen) > 25  # overview, lists, 8 samples, 4 traces, cells, entries, filtered lists
 
 
 # ---------------------------------------------------------------- bad input
