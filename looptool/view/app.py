@@ -179,7 +179,8 @@ class ViewApp:
             rows, problems = list_traces(run, wanted_traces)
             kinds = sorted({row.info.kind for row in rows} | ({wanted_traces.kind} - {""}))
             return "Traces", pages.traces_page(base, rows, problems, wanted_traces,
-                                               _int(query.get("page", ""), "page") or 0, kinds)
+                                               _int(query.get("page", ""), "page") or 0, kinds,
+                                               len(run.trace_stores()))
         if what == "trace" and len(rest) == 2:
             info, events = load_trace(run, rest[0], rest[1])
             if info is None:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from looptool.errors import UserError
 from looptool.view.app import ViewApp, resolve_runs
 from looptool.view.server import ViewServer
 
@@ -16,7 +17,10 @@ SWITCH_INTERVAL_S = 0.0005
 
 def handle(args: argparse.Namespace) -> int:
     app = ViewApp(resolve_runs(args.runs))
-    server = ViewServer(app, port=args.port)
+    try:
+        server = ViewServer(app, port=args.port)
+    except OSError as error:
+        raise UserError(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}") from None
     # the warm-up thread parses JSON for seconds on a big run; a short switch interval keeps
     # the request threads (many short system calls) from waiting 5 ms for the GIL after each
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -340,7 +340,8 @@ def sample_page(base: str, sample_id: str, data: dict[str, Any], row: SampleRow 
         calls = probe.get("predicted_calls") or []
         prediction = "; ".join(f"{c.get('name')}({json.dumps(c.get('arguments', {}), ensure_ascii=False)})"
                                for c in calls if isinstance(c, dict)) or str(probe.get("predicted_text") or "")
-        parts += [tag("h2", f"Prediction judged against ({where})"),
+        heading = "Prediction judged against" if not probe.get("matched") else "Probe: the policy's prediction"
+        parts += [tag("h2", f"{heading} ({where})"),
                   table(["matched", "perplexity", "parse error", "prediction"],
                         [[str(probe.get("matched")), str(probe.get("perplexity")), str(probe.get("parse_error") or ""),
                           pre(prediction)]]),
@@ -371,7 +372,7 @@ def sample_page(base: str, sample_id: str, data: dict[str, Any], row: SampleRow 
 
 
 def traces_page(base: str, rows: list[TraceRow], problems: list[str], wanted: TraceFilter, page: int,
-                kinds: list[str]) -> Safe:
+                kinds: list[str], stores: int) -> Safe:
     form = tag(
         "form",
         _select("kind", wanted.kind, kinds),
@@ -395,6 +396,10 @@ def traces_page(base: str, rows: list[TraceRow], problems: list[str], wanted: Tr
     if (page + 1) * PAGE_SIZE < len(rows):
         pager.append(link(url(f"{base}/traces", **query, page=page + 1), "next"))
     notes = [tag("div", problem, cls="panel") for problem in problems]
+    if not stores:
+        notes.append(tag("div", "This run folder holds no trace store (traces.sqlite). Dialogue synthesis and the "
+                                "static pipeline record one; the loop's judge and EDDE stages record theirs only "
+                                "when given a store.", cls="notice"))
     return join([*notes, form, tag("p", f"{len(rows)} traces", cls="meta"),
                  table(["trace", "kind", "status", "events", "tokens", "time", "reason", "store"], table_rows),
                  tag("p", *pager)])

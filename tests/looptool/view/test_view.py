@@ -230,6 +230,12 @@ def test_a_missing_run_folder_is_a_one_line_cli_error(tmp_path: Path, caplog: py
     assert "no such run folder" in caplog.text and "Traceback" not in caplog.text
 
 
+def test_a_busy_port_is_a_one_line_cli_error(run: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with ViewServer(ViewApp(resolve_runs([run]))) as busy:
+        assert main(["view", str(run), "--port", str(busy.server_address[1])]) == 2
+    assert "cannot listen on 127.0.0.1:" in caplog.text and "Traceback" not in caplog.text
+
+
 def test_a_corrupt_trace_store_is_named_on_the_pages(run: Path, app: ViewApp) -> None:
     (run / "traces.sqlite").write_bytes(b"this is not sqlite" * 100)
     for suffix in ("-wal", "-shm"):
@@ -284,8 +290,9 @@ def test_static_pipeline_and_eval_only_folders(tmp_path: Path, run: Path) -> Non
     assert "dlg-000009" in get(app, "/run/0/rejects") and "<script" not in get(app, "/run/0/rejects")
     assert "dlg-000009" in get(app, "/run/0/sample/dlg-000009")
     assert "evaluation run" in get(app, "/run/1/") and "50.0%" in get(app, "/run/1/benchmarks")
-    for path in ("/run/1/composition", "/run/1/samples", "/run/1/traces", "/run/1/rejects"):
+    for path in ("/run/1/composition", "/run/1/samples", "/run/1/rejects"):
         get(app, path)
+    assert "holds no trace store" in get(app, "/run/1/traces")
     assert 'href="/run/1/"' in get(app, "/")
 
 
