@@ -1,7 +1,9 @@
 """The HTTP server of the run browser: the standard library's threading server on 127.0.0.1.
 
 Only GET and HEAD; every response comes from :class:`looptool.view.app.ViewApp`. Pages load
-nothing from elsewhere (inline CSS, inline SVG, the run's own PNG).
+nothing from elsewhere (inline CSS, inline SVG, the run's own PNG), and a request whose Host
+is not this machine's loopback name is refused (a web page cannot read runs by rebinding its
+own domain to 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(response.body)
 
+    def _respond(self) -> Response:
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.server.allowed_hosts:  # DNS rebinding: another site's name for 127.0.0.1
+            return Response(421, "text/plain; charset=utf-8", b"this server answers only to 127.0.0.1 and localhost\n")
+        return self.server.app.handle(self.path)
+
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        self._send(self.server.app.handle(self.path))
+        self._send(self._respond())
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._send(self.server.app.handle(self.path), body=False)
+        self._send(self._respond(), body=False)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (overrides the base name)
         log.debug("view: " + format, *args)
@@ -52,6 +60,12 @@ class ViewServer(ThreadingHTTPServer):
     def __init__(self, app: ViewApp, port: int = 0, host: str = "127.0.0.1") -> None:
         self.app = app
         super().__init__((host, port), _Handler)
+
+    @property
+    def allowed_hosts(self) -> set[str]:
+        """The Host headers a browser on this machine sends for this server."""
+        port = self.server_address[1]
+        return {f"127.0.0.1:{port}", f"localhost:{port}"}
 
     @property
     def url(self) -> str:

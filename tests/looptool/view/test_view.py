@@ -320,6 +320,16 @@ def test_the_server_answers_on_loopback_with_a_strict_policy(server: ViewServer)
     assert missing.value.code == 404 and "no accuracy chart yet" in missing.value.read().decode()
 
 
+def test_a_foreign_host_name_is_refused(server: ViewServer) -> None:
+    request = urllib.request.Request(server.url + "run/0/", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 421
+    port = server.server_address[1]
+    with urllib.request.urlopen(urllib.request.Request(server.url + "run/0/", headers={"Host": f"localhost:{port}"})) as ok:
+        assert ok.status == 200
+
+
 def test_traces_list_and_export(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["traces", "list", str(run), "--status", "rejected"]) == 0
     listed = capsys.readouterr()
