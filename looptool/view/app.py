@@ -126,7 +126,8 @@ class ViewApp:
         if not parts:
             if len(self.runs) == 1:
                 return Response(302, "text/plain", b"/run/0/", location="/run/0/")
-            return _html(200, "Runs", pages.runs_page(self.runs))
+            return _html(200, "Runs", pages.runs_page(self.runs, [self._report(run)[0] for run in self.runs]),
+                         pages.tag("b", "LoopTool run browser"))
         if parts[0] != "run" or len(parts) < 2:
             raise NotFound(f"no page /{'/'.join(parts)}")
         number = _int(parts[1], "run")

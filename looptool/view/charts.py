@@ -33,11 +33,12 @@ def line_chart(title: str, series: dict[str, list[tuple[int, float]]]) -> Safe:
     parts += [f'<text x="{x(i) - 3:.1f}" y="{HEIGHT - 14}" font-size="10">{i}</text>' for i in range(last + 1)]
     for number, (mode, values) in enumerate(sorted(series.items())):
         colour = COLOURS[number % len(COLOURS)]
-        dash = ' stroke-dasharray="5,3"' if mode == "static" else ""
+        dash = ' stroke-dasharray="5,3"' if mode.rsplit("/", 1)[-1] == "static" else ""
         coordinates = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in sorted(values))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{coordinates}"/>')
         parts += [f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"><title>{esc(mode)} '
                   f'iteration {i}: {100 * v:.1f}%</title></circle>' for i, v in values]
-        parts.append(f'<text x="{WIDTH - 70}" y="{16 + 12 * number}" font-size="10" fill="{colour}">{esc(mode)}</text>')
+        parts.append(f'<text x="{WIDTH - 4}" y="{16 + 12 * number}" font-size="10" fill="{colour}" '
+                     f'text-anchor="end">{esc(mode)}</text>')
     return Safe(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
                 f'role="img" aria-label="{esc(title)}">{"".join(parts)}</svg>')

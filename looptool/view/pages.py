@@ -57,9 +57,19 @@ def _stage_cell(state: StageState) -> Safe:
 # ---------------------------------------------------------------- runs and overview
 
 
-def runs_page(runs: list[RunFolder]) -> Safe:
-    return table(["run", "kind", "folder"],
-                 [[link(f"/run/{number}/", run.label), run.kind.value, str(run.path)] for number, run in enumerate(runs)])
+def runs_page(runs: list[RunFolder], views: list[RunView | None]) -> Safe:
+    """The runs, and their accuracy per iteration on shared axes (one line per run and mode)."""
+    listing = table(["run", "kind", "folder"],
+                    [[link(f"/run/{number}/", run.label), run.kind.value, str(run.path)] for number, run in enumerate(runs)])
+    metrics: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for run, view in zip(runs, views, strict=True):
+        for metric, series in (_accuracy_series(view) if view is not None else {}).items():
+            for mode, values in series.items():
+                metrics.setdefault(metric, {})[f"{run.label}/{mode}"] = values
+    if not metrics:
+        return listing
+    return join([listing, tag("h2", "Accuracy per iteration, all runs (iteration 0: the base model)"),
+                 tag("div", *(line_chart(metric, values) for metric, values in metrics.items()))])
 
 
 def _accuracy_series(view: RunView) -> dict[str, dict[str, list[tuple[int, float]]]]:

@@ -275,6 +275,12 @@ def test_a_running_run_shows_new_results_on_reload(run: Path, app: ViewApp) -> N
     assert "4 of 7 samples" in get(app, "/run/0/samples?set=seed")
 
 
+def test_several_runs_share_one_accuracy_chart(tmp_path: Path, run: Path) -> None:
+    other = build_run(tmp_path / "other")
+    body = get(ViewApp(resolve_runs([run, other])), "/")
+    assert body.count("<svg") == 2 and "run/loop" in body and "other/loop" in body
+
+
 def test_static_pipeline_and_eval_only_folders(tmp_path: Path, run: Path) -> None:
     pipeline = tmp_path / "pipeline"
     (pipeline / "synth").mkdir(parents=True)
