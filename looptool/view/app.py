@@ -22,9 +22,9 @@ from looptool.loop.lineage import UnknownSampleError, sample_history
 from looptool.loop.report import RunView, load_run
 from looptool.loop.run_layout import RunFolderError
 from looptool.traces import TraceStoreError
-from looptool.view import pages
+from looptool.view import page_parts, page_run, page_samples, page_traces
 from looptool.view.cells import cell_by_key, cell_scores, entry_output, find_cells
-from looptool.view.html import Safe, page, seg
+from looptool.view.html import Safe, link, page, seg, tag
 from looptool.view.rejects import collect_rejects, group_rejects
 from looptool.view.runfolder import RunFolder, RunKind
 from looptool.view.samples import SampleFilter, SampleIndex, build_index, index_fingerprint
@@ -114,20 +114,20 @@ class ViewApp:
         try:
             return self._route(parts, query)
         except (NotFound, UnknownSampleError) as error:
-            return _html(404, "Not found", pages.error_page_body(str(error)))
+            return _html(404, "Not found", page_parts.error_page_body(str(error)))
         except (UserError, TraceStoreError, RunFolderError, DataFileError) as error:
-            return _html(500, "Cannot read this part of the run", pages.error_page_body(str(error)))
+            return _html(500, "Cannot read this part of the run", page_parts.error_page_body(str(error)))
         except Exception as error:  # a bug: logged in full, one line in the browser
             log.exception("view: %s failed", raw_path)
-            return _html(500, "Internal error", pages.error_page_body(
+            return _html(500, "Internal error", page_parts.error_page_body(
                 f"{type(error).__name__}: {error} (the full traceback is in the looptool view log)"))
 
     def _route(self, parts: list[str], query: dict[str, str]) -> Response:
         if not parts:
             if len(self.runs) == 1:
                 return Response(302, "text/plain", b"/run/0/", location="/run/0/")
-            return _html(200, "Runs", pages.runs_page(self.runs, [self._report(run)[0] for run in self.runs]),
-                         pages.tag("b", "LoopTool run browser"))
+            return _html(200, "Runs", page_run.runs_page(self.runs, [self._report(run)[0] for run in self.runs]),
+                         tag("b", "LoopTool run browser"))
         if parts[0] != "run" or len(parts) < 2:
             raise NotFound(f"no page /{'/'.join(parts)}")
         number = _int(parts[1], "run")
@@ -137,7 +137,7 @@ class ViewApp:
         if not run.path.is_dir():
             raise NotFound(f"{run.path}: the run folder is gone")
         base = f"/run/{number}"
-        nav = pages.nav(base, run, len(self.runs) > 1)
+        nav = page_parts.nav(base, run, len(self.runs) > 1)
         what, rest = (parts[2] if len(parts) > 2 else ""), parts[3:]
         title, body = self._page(number, run, base, what, rest, query)
         if isinstance(body, Response):
@@ -155,7 +155,7 @@ class ViewApp:
                         summaries.append((str(store_path.relative_to(run.path)), store.summary()))
                 except TraceStoreError as error:
                     problems.append(str(error))
-            return f"Run {run.label}", pages.overview_page(base, run, view, problem, summaries, problems,
+            return f"Run {run.label}", page_run.overview_page(base, run, view, problem, summaries, problems,
                                                           find_cells(run))
         if what == "chart.png":
             chart = run.chart()
@@ -163,14 +163,14 @@ class ViewApp:
                 raise NotFound("this run has no accuracy chart yet")
             return "", Response(200, "image/png", chart.read_bytes())
         if what == "composition":
-            return "Dataset composition per iteration", pages.composition_page(base, run, self.index(number))
+            return "Dataset composition per iteration", page_run.composition_page(base, run, self.index(number))
         if what == "samples":
             wanted = SampleFilter(mode=query.get("mode", ""), iteration=_int(query.get("iteration", ""), "iteration"),
                                   set=query.get("set", ""), part=query.get("part", ""),
                                   origin=query.get("origin", ""),
                                   verdict=query.get("verdict", ""), tool=query.get("tool", ""),
                                   status=query.get("status", ""), q=query.get("q", ""))
-            return "Samples", pages.samples_page(base, self.index(number), wanted, _int(query.get("page", ""), "page") or 0)
+            return "Samples", page_samples.samples_page(base, self.index(number), wanted, _int(query.get("page", ""), "page") or 0)
         if what == "sample" and len(rest) == 1:
             return f"Sample {rest[0]}", self._sample(run, base, number, rest[0])
         if what == "traces":
@@ -179,7 +179,7 @@ class ViewApp:
                                         q=query.get("q", ""), sample=query.get("sample", ""))
             rows, problems = list_traces(run, wanted_traces)
             kinds = sorted({row.info.kind for row in rows} | ({wanted_traces.kind} - {""}))
-            return "Traces", pages.traces_page(base, rows, problems, wanted_traces,
+            return "Traces", page_traces.traces_page(base, rows, problems, wanted_traces,
                                                _int(query.get("page", ""), "page") or 0, kinds,
                                                len(run.trace_stores()))
         if what == "trace" and len(rest) == 2:
@@ -188,29 +188,29 @@ class ViewApp:
                 raise NotFound(f"no trace {rest[1]!r} in {rest[0]}")
             index = self.index(number)
             subject = info.metadata.get("sample_id") or info.metadata.get("seed_id")
-            samples = [pages.link(f"{base}/sample/{seg(str(subject))}", str(subject))] if subject in index.rows else []
-            samples += [pages.link(f"{base}/sample/{seg(row.id)}", row.id) for row in index.rows.values()
+            samples = [link(f"{base}/sample/{seg(str(subject))}", str(subject))] if subject in index.rows else []
+            samples += [link(f"{base}/sample/{seg(row.id)}", row.id) for row in index.rows.values()
                         if row.dialogue_id == info.trace_id and row.id != subject][:50]
-            return f"Trace {info.trace_id}", pages.trace_page(info, events, rest[0], samples)
+            return f"Trace {info.trace_id}", page_traces.trace_page(info, events, rest[0], samples)
         if what == "rejects":
             index = self.index(number)
             groups = group_rejects(collect_rejects(run, index))
             links = trace_links(run, {item.trace_id for group in groups for item in group.items if item.trace_id})
-            return "Rejects by reason", pages.rejects_page(base, groups, links, set(index.rows))
+            return "Rejects by reason", page_traces.rejects_page(base, groups, links, set(index.rows))
         if what == "benchmarks":
-            return "Benchmarks", pages.benchmarks_page(base, find_cells(run))
+            return "Benchmarks", page_run.benchmarks_page(base, find_cells(run))
         if what == "cell" and rest:
             cell = cell_by_key(run, rest[0])
             if cell is None:
                 raise NotFound(f"no benchmark cell {rest[0]!r} in this run")
             scores = cell_scores(cell)
             if len(rest) == 1:
-                return f"Cell {cell.model} / {cell.benchmark}", pages.cell_page(base, cell, scores)
+                return f"Cell {cell.model} / {cell.benchmark}", page_run.cell_page(base, cell, scores)
             score = next((s for s in scores if s.entry_id == rest[1]), None)
             output = entry_output(cell, rest[1])
             if score is None and output is None:
                 raise NotFound(f"no entry {rest[1]!r} in {cell.key}")
-            return f"Entry {rest[1]}", pages.entry_page(cell, output, score)
+            return f"Entry {rest[1]}", page_run.entry_page(cell, output, score)
         raise NotFound(f"no page {base}/{'/'.join([what, *rest])}")
 
     def _sample(self, run: RunFolder, base: str, number: int, sample_id: str) -> Safe:
@@ -242,7 +242,7 @@ class ViewApp:
         if row is not None and row.dialogue_id:
             wanted.add(row.dialogue_id)
         links = trace_links(run, wanted)
-        return pages.sample_page(base, sample_id, data, row, probes, judgements, steps, children,
+        return page_samples.sample_page(base, sample_id, data, row, probes, judgements, steps, children,
                                  set(index.rows), links)
 
 
