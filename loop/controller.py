@@ -32,6 +32,7 @@ from looptool.loop.serving import PolicyServer, ServedPolicy
 from looptool.loop.settings import LoopSettings
 from looptool.rundir import RunDir, Stage
 from looptool.schema import Sample
+from looptool.traces import TraceStore
 from looptool.usage import UsageRecorder
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class LoopRunner:
         self.usage = UsageRecorder()
         self.report = RunReport(run_dir=str(run.path))
         self._tokenizers: dict[str, Any] = {}
+        self._trace_store: TraceStore | None = None
 
     # ------------------------------------------------------------------ top level
 
@@ -112,16 +114,21 @@ class LoopRunner:
 
         base_model = str(resolve_model_path(self.config.model.path))
         base = Policy(label="base", merged=base_model, base=base_model)
-        with self.open_server() as server:
-            self.server = server
-            seed_train, heldout = self.seed_stage(base)
-            self.contamination_guard(seed_train)
-            pool = shuffled(seed_train, self.seed_settings.seed)
-            base_scores = self.evaluate(base, self.run.stage(f"{BASE_STAGE}/eval"), heldout)
-            self.report.base_heldout_accuracy = base_scores.heldout_accuracy
-            self.report.base_benchmark_accuracy = base_scores.benchmarks
-            for mode in self.settings.modes:
-                self.run_mode(mode, base, pool, heldout)
+        try:
+            with self.open_server() as server:
+                self.server = server
+                seed_train, heldout = self.seed_stage(base)
+                self.contamination_guard(seed_train)
+                pool = shuffled(seed_train, self.seed_settings.seed)
+                base_scores = self.evaluate(base, self.run.stage(f"{BASE_STAGE}/eval"), heldout)
+                self.report.base_heldout_accuracy = base_scores.heldout_accuracy
+                self.report.base_benchmark_accuracy = base_scores.benchmarks
+                for mode in self.settings.modes:
+                    self.run_mode(mode, base, pool, heldout)
+        finally:
+            if self._trace_store is not None:
+                self._trace_store.close()
+                self._trace_store = None
         self.write_report()
         return self.report
 
@@ -453,7 +460,7 @@ class LoopRunner:
                     [Mismatch(by_id[r.sample_id], r) for r in mismatches], iteration=iteration, settings=self.jglv,
                     judges=judges, journal=judge_stage.file("judge.journal.jsonl"), high_ppl_cut=cut,
                     rule_problem=rule_problem, concurrency=self.settings.judge_concurrency,
-                    progress=self.settings.progress))
+                    progress=self.settings.progress, traces=self._traces()))
                 if result.summary.failed:
                     raise LoopError(f"judging: {result.summary.failed} mismatch(es) failed; rerun to retry them")
                 write_jsonl(output, result.records)
@@ -465,6 +472,13 @@ class LoopRunner:
         if mismatches and judged.summary.verdicts.get("UNJUDGED", 0) == len(mismatches):
             summary.warnings.append("JGLV judged nothing: every judge call failed (see the traces)")
         return judged
+
+    def _traces(self) -> TraceStore:
+        """The run's trace store (``RUN/traces.sqlite``): every judge and expansion episode, step by
+        step, for ``looptool traces`` and ``looptool view``."""
+        if self._trace_store is None:
+            self._trace_store = TraceStore.for_run(self.run.path)
+        return self._trace_store
 
     def expand(self, iteration: int, stage: Stage, summary: IterationSummary, seeds: list[Sample],
                records: list[ProbeRecord], judged: Any, heldout: list[Sample]) -> list[Sample]:
@@ -484,7 +498,8 @@ class LoopRunner:
                     analyses={r.sample.id: r.analysis for r in judged.records if r.sample is not None},
                     heldout=heldout, iteration=iteration, settings=self.edde, generator=generator,
                     validator=self._validator(), journal=expand_stage.file("expand.journal.jsonl"),
-                    concurrency=self.settings.expand_concurrency, progress=self.settings.progress))
+                    concurrency=self.settings.expand_concurrency, progress=self.settings.progress,
+                    traces=self._traces()))
                 if result.failed:
                     raise LoopError(f"expansion: {result.failed} seed(s) failed; rerun to retry them")
                 write_jsonl(output, result.samples)

@@ -15,6 +15,7 @@ from looptool.loop.seed.split import split_heldout
 from looptool.loop.verify import RELABEL_KEY
 from looptool.rundir import RunDir
 from looptool.schema import OriginKind, Sample
+from looptool.traces import TraceStore
 from tests.loop.fakes import SPECIAL, ScriptedLoopRunner, last_word, write_seed_file
 
 FILLERS = 9
@@ -98,6 +99,13 @@ def test_one_iteration_end_to_end_with_every_verdict_path(tmp_path: Path, tiny_m
     assert summary.expansions_accepted == len(expansions) and summary.expansions_asked == 10
     assert (run / "loop" / "iter_2" / "iteration.json").exists()
     assert (run / "run_report.json").exists() and len(runner.trained) == 2
+
+    # every judge and expansion episode is in the run's trace store, for `looptool traces` / `view`
+    with TraceStore.for_run(run, readonly=True) as store:
+        kinds = {info.kind for info in store.traces()}
+        judged = {info.trace_id for info in store.traces() if info.trace_id.startswith("jglv:1:")}
+    assert kinds == {"jglv", "edde"}
+    assert {f"jglv:1:{r.sample_id}" for r in verdicts.values() if r.decided_by != "execution"} <= judged
 
 
 @pytest.mark.slow
