@@ -21,6 +21,7 @@ from looptool.benchmarks.runner.engine import (
     CellPlan,
     CellResult,
     EvalAborted,
+    all_finished,
     failed_results,
     plan_cells,
     rescore,
@@ -270,6 +271,14 @@ def _sweep_checkpoint(
         )
 
     results: list[CellResult] = []
+    unserved = [
+        plan for mode in checkpoint.modes
+        for plan in plan_cells(_checkpoint_settings(settings, checkpoint, mode),
+                               seeded_endpoints(endpoint(mode, "http://not-served"), seeds), checkpoint=checkpoint.path)
+    ]
+    if all_finished(unserved, run_dir):  # a rerun of a finished checkpoint starts no server
+        log.info("checkpoint %s: every cell finished earlier, not served", checkpoint.label)
+        return _run(unserved, run_dir, keep_going=True)
     try:
         with _served(checkpoint, config, run_dir) as base_url:
             for mode in checkpoint.modes:
@@ -278,10 +287,7 @@ def _sweep_checkpoint(
                 results.extend(_run(plans, run_dir, keep_going=True))
     except VllmError as error:
         log.error("checkpoint %s could not be served: %s", checkpoint.label, error)
-        for mode in checkpoint.modes:
-            plans = plan_cells(_checkpoint_settings(settings, checkpoint, mode),
-                               seeded_endpoints(endpoint(mode, "http://not-served"), seeds), checkpoint=checkpoint.path)
-            results.extend(failed_results(plans, run_dir, f"the checkpoint could not be served: {error}"))
+        results.extend(failed_results(unserved, run_dir, f"the checkpoint could not be served: {error}"))
     return results
 
 

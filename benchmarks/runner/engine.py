@@ -193,6 +193,17 @@ class CellRunner:
             raise EvalAborted(str(self._abort))
 
 
+def all_finished(plans: Sequence[CellPlan], run_dir: Path) -> bool:
+    """True when every cell is finished for the same request and the same identity (a sweep
+    then needs no server for them)."""
+    for plan in plans:
+        store = CellStore.for_cell(run_dir, plan.endpoint.cell_name, plan.benchmark)
+        manifest = store.manifest()
+        if manifest is None or manifest.identity != plan.identity or not store.is_finished(plan.request):
+            return False
+    return True
+
+
 def failed_results(plans: Sequence[CellPlan], run_dir: Path, reason: str) -> list[CellResult]:
     """Results for cells that could not run (their endpoint failed): stored outputs are kept."""
     results = []

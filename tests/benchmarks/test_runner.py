@@ -214,6 +214,14 @@ def test_sweep_serves_each_checkpoint_and_stops_it(tmp_path: Path, monkeypatch: 
         assert _FakeVllm.started == _FakeVllm.stopped == ["embedded", str(checkpoint)]
         assert all(kwargs["log_path"].parent == out for kwargs in made)
         assert len(server.chat_bodies) == 6  # 2 entries x (2 modes + 1 mode)
+        # a rerun of the finished sweep starts no server and sends nothing
+        assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
+        assert _FakeVllm.started == ["embedded", str(checkpoint)] and len(server.chat_bodies) == 6
+        # a larger limit serves again, for the new entries only
+        config.write_text(yaml.safe_dump({"eval": {**recipe["eval"], "limit": 3}}))
+        assert main(["sweep", "-c", str(config), "--out", str(out)]) == 0
+        assert len(_FakeVllm.started) == 4 and len(server.chat_bodies) == 9
+        config.write_text(yaml.safe_dump(recipe))
     cells = _results(out)
     assert [(c["model"], c["mode"], c["checkpoint"]) for c in cells] == [
         ("base", "prompt_hermes", "embedded"),
