@@ -6,7 +6,9 @@ demonstration exchange (prompts of several hundred tokens). Phases are found by 
 TRL's own methods at class level (``GRPOTrainer._generate``,
 ``GRPOTrainer._get_per_token_logps_and_entropies``, ``Accelerator.backward``); the kernel's
 peak-RSS counter (``VmHWM``) is reset at every phase start (``/proc/self/clear_refs``), so
-each figure is that phase's own peak. The first step is warm-up for timing.
+each figure is that phase's own peak. The first step is warm-up for timing; besides wall
+seconds per step, CPU seconds per step (user + system, all threads) are kept, which a busy
+shared machine disturbs far less than wall time.
 
     .venv/bin/python perf/grpo_memory.py --out runs/perf/grpo-memory --steps 3 [--variants a,b]
 
@@ -15,7 +17,9 @@ Variants: ``before`` (the smoke recipe as it was: 4 completions per pass, no che
 (checkpointing + 2 completions per pass), ``arena2`` (``micro2`` + ``MALLOC_ARENA_MAX=2``),
 ``mmap64k`` (``micro2`` + ``MALLOC_MMAP_THRESHOLD_=65536``: freed tensors go back to the OS),
 ``jemalloc`` (``micro2`` with Debian's libjemalloc2 preloaded, when installed), ``after``
-(LoopTool's new defaults: nothing set), ``plain-after`` (plain TRL with the same settings:
+(the low-memory settings: checkpointing, 2 completions per pass, ``cpu_mmap_threshold_kib: 64``), ``after-micro4`` / ``after-mmap1m`` /
+``after-no-checkpointing`` (one default changed each), ``trim`` / ``trim-micro4`` (glibc's
+own threshold, ``malloc_trim`` after every pass instead), ``plain-after`` (plain TRL with the same settings:
 checkpointing, 2 completions per pass, ``MALLOC_MMAP_THRESHOLD_=65536``). Writes ``<out>/results.json`` and a table.
 """
 
@@ -39,7 +43,8 @@ log = logging.getLogger("perf.grpo_memory")
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 SMOKE = {"prompts_per_step": 2, "num_generations": 4, "max_completion_tokens": 64, "lora_r": 16,
          "learning_rate": 2e-4, "temperature": 0.7}
-OLD = {"cpu_mmap_threshold_kib": None}  # glibc's dynamic mmap threshold, as before
+OLD = {"cpu_mmap_threshold_kib": None}  # glibc's dynamic mmap threshold (the default)
+LOW = {"gradient_checkpointing": True, "micro_batch_size": 2, "cpu_mmap_threshold_kib": 64}  # the low-memory settings
 VARIANTS: dict[str, dict[str, Any]] = {
     "before": {"impl": "ours", "train": {"micro_batch_size": 4, "gradient_checkpointing": False, **OLD}},
     "plain": {"impl": "plain", "train": {"micro_batch_size": 4, "gradient_checkpointing": False}},
@@ -51,7 +56,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
                 "env": {"MALLOC_MMAP_THRESHOLD_": "65536"}},
     "jemalloc": {"impl": "ours", "train": {"micro_batch_size": 2, "gradient_checkpointing": True, **OLD},
                  "env": {"LD_PRELOAD": str(JEMALLOC)}},
-    "after": {"impl": "ours", "train": {}},
+    "after": {"impl": "ours", "train": LOW},
+    "after-micro4": {"impl": "ours", "train": {**LOW, "micro_batch_size": 4}},
+    "after-mmap1m": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": 1024}},
+    "after-no-checkpointing": {"impl": "ours", "train": {**LOW, "gradient_checkpointing": False}},
+    "trim": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": None, "cpu_trim_memory": True}},
+    "trim-micro4": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": None, "cpu_trim_memory": True,
+                                              "micro_batch_size": 4}},
     "plain-after": {"impl": "plain", "train": {"micro_batch_size": 2, "gradient_checkpointing": True},
                     "env": {"MALLOC_MMAP_THRESHOLD_": "65536"}},
 }
@@ -104,13 +115,17 @@ def step_timer() -> Any:
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
             self.times: list[float] = []
+            self.cpu_times: list[float] = []
             self.started = 0.0
+            self.cpu_started = 0.0
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.started = time.perf_counter()
+            self.cpu_started = time.process_time()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.times.append(time.perf_counter() - self.started)
+            self.cpu_times.append(time.process_time() - self.cpu_started)
 
     return StepTimer()
 
@@ -186,6 +201,7 @@ def worker(args: argparse.Namespace) -> int:
     runner = run_ours if variant["impl"] == "ours" else run_plain
     runner(model, data, out / "run", args.steps, variant["train"], timer)
     counted = timer.times[1:] or timer.times
+    cpu_counted = timer.cpu_times[1:] or timer.cpu_times
     import resource
 
     result = {
@@ -195,6 +211,8 @@ def worker(args: argparse.Namespace) -> int:
         "env": variant.get("env", {}),
         "step_seconds": [round(value, 2) for value in timer.times],
         "mean_step_s": sum(counted) / len(counted),
+        "cpu_step_seconds": [round(value, 2) for value in timer.cpu_times],
+        "mean_cpu_step_s": sum(cpu_counted) / len(cpu_counted),
         "phase_peak_rss_gib": {phase: kib / 2**20 for phase, kib in peaks.peaks.items()},
         "process_peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "process_wall_s": time.perf_counter() - started,
@@ -233,10 +251,10 @@ def main() -> int:
         (out / "results.json").write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "settings": SMOKE, "steps": args.steps, "results": results}, indent=2))
-    lines = [f"{'variant':14} {'s/step':>7} {'gen GiB':>8} {'logprob':>8} {'backward':>8} {'peak GiB':>8}"]
+    lines = [f"{'variant':14} {'s/step':>7} {'CPU s':>7} {'gen GiB':>8} {'logprob':>8} {'backward':>8} {'peak GiB':>8}"]
     for result in results:
         phases = result["phase_peak_rss_gib"]
-        lines.append(f"{result['variant']:14} {result['mean_step_s']:7.1f} {phases.get('generation', 0):8.2f} "
+        lines.append(f"{result['variant']:14} {result['mean_step_s']:7.1f} {result['mean_cpu_step_s']:7.1f} {phases.get('generation', 0):8.2f} "
                      f"{phases.get('logprob', 0):8.2f} {phases.get('backward', 0):8.2f} "
                      f"{result['process_peak_rss_gib']:8.2f}")
     log.info("\n%s", "\n".join(lines))

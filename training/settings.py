@@ -48,8 +48,8 @@ class TrainSettings(BaseModel):
     micro_batch_size: int | None = Field(
         default=None,
         ge=1,
-        description="completions per forward/backward pass; default: 2 on CPU (bounds peak memory, "
-        "docs/training.md), the whole step on CUDA. Must divide prompts_per_step x num_generations "
+        description="completions per forward/backward pass; default: the whole step. 2 bounds peak "
+        "memory on CPU (docs/training.md, memory). Must divide prompts_per_step x num_generations "
         "(else the largest divisor below it is used)",
     )
 
@@ -92,11 +92,11 @@ class TrainSettings(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0, description="official scripts: 0.01")
     max_grad_norm: float = Field(default=1.0, gt=0.0)
-    gradient_checkpointing: bool | None = Field(
-        default=None,
-        description="recompute activations in backward instead of keeping them; default: on for CPU "
-        "(peak memory of the smoke run's step 11.0 -> under 4 GiB with the micro-batch and allocator "
-        "defaults, docs/training.md), off on CUDA",
+    gradient_checkpointing: bool = Field(
+        default=False,
+        description="recompute activations in backward instead of keeping them (peak RSS of the smoke "
+        "step 11.0 -> 7.8 GiB; with micro_batch_size 2 and cpu_mmap_threshold_kib 64: 2.5 GiB; "
+        "docs/training.md, memory)",
     )
     seed: int | None = Field(default=None, description="default: the recipe's run.seed")
 
@@ -156,11 +156,17 @@ class TrainSettings(BaseModel):
     )
     bf16: bool | None = Field(default=None, description="default: on for CUDA with bf16, off on CPU")
     cpu_mmap_threshold_kib: int | None = Field(
-        default=64,
+        default=None,
         ge=0,
         description="CPU only (glibc): allocations above this size are mmapped and go back to the OS "
         "when freed (mallopt M_MMAP_THRESHOLD); without it glibc raises the threshold as tensors are "
-        "freed and keeps their memory, so peak RSS grows step by step. null: glibc's default",
+        "freed and keeps their memory, so peak RSS grows step by step (64 measured). null: glibc's default",
+    )
+    cpu_trim_memory: bool = Field(
+        default=False,
+        description="CPU only (glibc): hand freed heap memory back to the OS (malloc_trim) after every "
+        "forward/backward pass and optimizer step; an alternative to cpu_mmap_threshold_kib that keeps "
+        "glibc's fast reuse inside a pass",
     )
     use_vllm: bool | None = Field(
         default=None, description="TRL's vLLM generation; default: on when CUDA and vllm are present"

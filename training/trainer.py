@@ -47,10 +47,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped on request after saving a checkpoint; rerun to resume."""
 
 
-CPU_MICRO_BATCH = 2
-"""Completions per forward/backward pass on CPU unless set (docs/training.md, memory)."""
-
-
 @dataclass(frozen=True)
 class Hardware:
     """Device-dependent choices, made once per run."""
@@ -99,16 +95,47 @@ def choose_hardware(settings: TrainSettings) -> Hardware:
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
-    cpu = device == "cpu"
-    checkpointing = cpu if settings.gradient_checkpointing is None else settings.gradient_checkpointing
-    micro = settings.micro_batch_size or (CPU_MICRO_BATCH if cpu else None)
-    if cpu and settings.cpu_mmap_threshold_kib is not None:
+    if device == "cpu" and settings.cpu_mmap_threshold_kib is not None:
         set_mmap_threshold(settings.cpu_mmap_threshold_kib * 1024)
     return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes,
-                    gradient_checkpointing=checkpointing, micro_batch_size=micro, notes=tuple(notes))
+                    gradient_checkpointing=settings.gradient_checkpointing,
+                    micro_batch_size=settings.micro_batch_size, notes=tuple(notes))
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+class TrimFreedMemory(TrainerCallback):
+    """``malloc_trim(0)`` after every forward/backward pass and optimizer step (glibc only):
+    memory freed by one pass goes back to the OS instead of staying with the process."""
+
+    def __init__(self) -> None:
+        self._trim = getattr(_libc(), "malloc_trim", None)
+
+    def _release(self) -> None:
+        if self._trim is not None:
+            self._trim(0)
+
+    def on_substep_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
+        self._release()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        self._release()
 
 
 def set_mmap_threshold(size: int) -> bool:
@@ -118,17 +145,8 @@ def set_mmap_threshold(size: int) -> bool:
     freed; after that, activation-sized tensors come from the heap and their memory stays with
     the process, which is what made GRPO's peak RSS grow far beyond what torch holds. Fixing the
     threshold turns that off. Returns False where there is no glibc (then nothing changes)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(size)))
-    except (OSError, AttributeError):
-        return False
+    mallopt = getattr(_libc(), "mallopt", None)
+    return bool(mallopt(M_MMAP_THRESHOLD, int(size))) if mallopt is not None else False
 
 
 class StopOnSignal(TrainerCallback):
@@ -453,6 +471,7 @@ def run_training(job: TrainJob) -> TrainReport:
     dataset = Dataset.from_list(data.train.rows())
     resume = last_checkpoint(job.out)
     stopper = StopOnSignal()
+    trim = [TrimFreedMemory()] if hardware.device == "cpu" and settings.cpu_trim_memory else []
     counter = TokenCounter()
     progress = RichProgressCallback(list(settings.rewards))
     trainer = GRPOTrainer(
@@ -462,7 +481,7 @@ def run_training(job: TrainJob) -> TrainReport:
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config(settings),
-        callbacks=[progress, counter, stopper, *job.callbacks],
+        callbacks=[progress, counter, stopper, *trim, *job.callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # the rich bar and the run log replace printed dicts
     before = _heldout_before(job, trainer, tokenizer, data.heldout, resuming=resume is not None)

@@ -272,14 +272,14 @@ def test_heldout_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 # ---------------------------------------------------------------- memory defaults
 
 
-def test_cpu_defaults_bound_memory_and_explicit_settings_win() -> None:
-    from looptool.training.trainer import CPU_MICRO_BATCH, choose_hardware
+def test_memory_settings_reach_the_hardware_choice() -> None:
+    from looptool.training.trainer import choose_hardware
 
-    cpu = choose_hardware(TrainSettings(device="cpu"))
-    assert cpu.gradient_checkpointing and cpu.micro_batch_size == CPU_MICRO_BATCH
-    chosen = choose_hardware(TrainSettings(device="cpu", gradient_checkpointing=False, micro_batch_size=8,
-                                           cpu_mmap_threshold_kib=None))
-    assert not chosen.gradient_checkpointing and chosen.micro_batch_size == 8
+    plain = choose_hardware(TrainSettings(device="cpu"))
+    assert not plain.gradient_checkpointing and plain.micro_batch_size is None
+    chosen = choose_hardware(TrainSettings(device="cpu", gradient_checkpointing=True, micro_batch_size=2,
+                                           cpu_mmap_threshold_kib=64))
+    assert chosen.gradient_checkpointing and chosen.micro_batch_size == 2
 
 
 def test_mmap_threshold_is_set_in_glibc() -> None:
@@ -291,8 +291,9 @@ def test_mmap_threshold_is_set_in_glibc() -> None:
 def test_checkpointing_and_micro_batch_reach_trl(tmp_path: Path) -> None:
     from looptool.training.trainer import choose_hardware
 
-    hardware = choose_hardware(TrainSettings(device="cpu"))
+    low_memory = TrainSettings(device="cpu", gradient_checkpointing=True, micro_batch_size=2)
+    hardware = choose_hardware(low_memory)
     plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=hardware.micro_batch_size)
-    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings(device="cpu")), plan, hardware)
+    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=low_memory), plan, hardware)
     assert args.activation_checkpointing or args.gradient_checkpointing
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
