@@ -90,14 +90,14 @@ def test_truncation_drops_oldest_turns_and_keeps_tools_and_last_user_turn() -> N
     assert contents[-1] == "And the weather in Oslo?"
 
 
-def test_prompt_that_cannot_fit_is_kept_and_counted() -> None:
+def test_prompt_that_cannot_fit_is_dropped_and_counted() -> None:
     tokenizer = WordTokenizer()
-    examples = build_examples([long_dialogue(), make_samples()[0]], tokenizer, max_prompt_tokens=20)
-    long = examples.examples[0]
-    assert long.over_limit
+    long = build_example(long_dialogue(), tokenizer, max_prompt_tokens=20)
+    assert long.over_limit and long.truncated
     assert [m["content"] for m in long.prompt][1:] == ["And the weather in Oslo?"]
-    assert examples.truncated == 1
-    assert examples.over_limit == 2  # the short sample's tool prompt alone is over 20 words too
+    examples = build_examples([long_dialogue(), make_samples()[0]], tokenizer, max_prompt_tokens=20)
+    assert examples.examples == []  # the short sample's tool prompt alone is over 20 words too
+    assert examples.over_limit == 2 and examples.dropped == [long.sample_id, make_samples()[0].id]
 
 
 @pytest.mark.parametrize("reward", [tool_match, tool_match_shaped])
