@@ -30,6 +30,7 @@ from typing import Any
 
 from looptool.config import load_config
 from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl
+from looptool.labels import label_problems
 from looptool.logs import setup_logging
 from looptool.loop.controller import SEED_STAGE, LoopRunner
 from looptool.loop.records import JudgeRecord, RunReport
@@ -61,7 +62,9 @@ def corrupt(sample: Sample, rng: random.Random) -> Sample | None:
     index = calls.index(call)
     calls[index] = ToolCall(name=call.name, arguments=arguments)
     original = [c.model_dump(mode="json", exclude_none=True) for c in sample.label_calls]
-    return sample.model_copy(update={"label_calls": calls, "metadata": {**sample.metadata, INJECTED: original}})
+    corrupted = sample.model_copy(update={"label_calls": calls, "metadata": {**sample.metadata, INJECTED: original}})
+    # a wrong label must still fit the tool's schema (training refuses a file that breaks it)
+    return None if label_problems(corrupted) else corrupted
 
 
 class InjectingRunner(LoopRunner):
