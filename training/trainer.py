@@ -55,8 +55,6 @@ class Hardware:
     bf16: bool
     use_vllm: bool
     processes: int
-    gradient_checkpointing: bool = False
-    micro_batch_size: int | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -97,9 +95,7 @@ def choose_hardware(settings: TrainSettings) -> Hardware:
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if device == "cpu" and settings.cpu_mmap_threshold_kib is not None:
         set_mmap_threshold(settings.cpu_mmap_threshold_kib * 1024)
-    return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes,
-                    gradient_checkpointing=settings.gradient_checkpointing,
-                    micro_batch_size=settings.micro_batch_size, notes=tuple(notes))
+    return Hardware(device=device, bf16=bf16, use_vllm=use_vllm, processes=processes, notes=tuple(notes))
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -307,7 +303,7 @@ def _grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
         warmup_steps=settings.warmup_ratio,
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
-        activation_checkpointing=hardware.gradient_checkpointing,
+        activation_checkpointing=settings.gradient_checkpointing,
         reward_weights=settings.reward_weights,
         seed=job.seed,
         logging_steps=settings.logging_steps,
@@ -387,7 +383,7 @@ def _save_final(job: TrainJob, trainer: Any, tokenizer: Any, processes: int) -> 
     return str(model_dir), str(adapter_dir)
 
 
-def heldout_backend(job: TrainJob, final_model: str | None, processes: int) -> str:
+def heldout_backend(job: TrainJob, final_model: str | None) -> str:
     """``vllm`` or ``transformers`` for the held-out decoding after training.
 
     ``auto`` takes vLLM when its environment is installed, a ``serve`` section was given and a
@@ -441,7 +437,7 @@ def run_training(job: TrainJob) -> TrainReport:
     plan = plan_batches(
         prompts_per_step=settings.prompts_per_step,
         num_generations=settings.num_generations,
-        micro_batch_size=hardware.micro_batch_size,
+        micro_batch_size=settings.micro_batch_size,
         processes=hardware.processes,
         train_prompts=len(data.train.examples),
         updates_per_generation=settings.updates_per_generation,
@@ -502,11 +498,12 @@ def run_training(job: TrainJob) -> TrainReport:
         )
 
     final_model, adapter = _save_final(job, trainer, tokenizer, hardware.processes)
-    backend = heldout_backend(job, final_model, hardware.processes)
-    if backend == "vllm" and final_model is not None and trainer.is_world_process_zero():
-        after = vllm_heldout_accuracy(
-            Path(final_model), tokenizer, data.heldout.examples, serve=job.serve,
-            max_new_tokens=settings.max_completion_tokens, out=job.out,
+    backend = heldout_backend(job, final_model)
+    if backend == "vllm":  # one server, started by the main process; the others report nothing
+        after = (
+            vllm_heldout_accuracy(Path(str(final_model)), tokenizer, data.heldout.examples, serve=job.serve,
+                                  max_new_tokens=settings.max_completion_tokens, out=job.out)
+            if trainer.is_world_process_zero() else HeldoutResult()
         )
     else:
         after = heldout_accuracy(
@@ -548,7 +545,7 @@ def run_training(job: TrainJob) -> TrainReport:
             "updates_per_generation": plan.updates_per_generation,
             "steps_per_generation": plan.steps_per_generation,
             "num_iterations": settings.num_iterations,
-            "gradient_checkpointing": hardware.gradient_checkpointing,
+            "gradient_checkpointing": settings.gradient_checkpointing,
             "processes": plan.processes,
         },
         settings=settings.model_dump(mode="json"),

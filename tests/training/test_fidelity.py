@@ -254,32 +254,22 @@ def test_heldout_accuracy_through_a_served_model(tiny_model_dir: Path, tmp_path:
 
 def test_heldout_backend_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     auto = TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings())
-    assert heldout_backend(auto, "model", 1) == "transformers"  # no serve section
+    assert heldout_backend(auto, "model") == "transformers"  # no serve section
     served = TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings(), serve=ServeSettings(device="cpu"))
-    assert heldout_backend(served, None, 2) == "transformers"  # multi-process LoRA: no full model folder
+    assert heldout_backend(served, None) == "transformers"  # multi-process LoRA: no full model folder
     monkeypatch.setenv("LOOPTOOL_VLLM_PYTHON", str(tmp_path / "no-such-python"))
-    assert heldout_backend(served, "model", 1) == "transformers"
+    assert heldout_backend(served, "model") == "transformers"
     forced = TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings(heldout_backend="vllm"),
                       serve=ServeSettings(device="cpu"))
     with pytest.raises(UserError, match="train.heldout_backend is vllm but LOOPTOOL_VLLM_PYTHON=.* does not exist"):
-        heldout_backend(forced, "model", 1)
+        heldout_backend(forced, "model")
     python = tmp_path / "python"
     python.write_text("")
     monkeypatch.setenv("LOOPTOOL_VLLM_PYTHON", str(python))
-    assert heldout_backend(served, "model", 1) == "vllm"
+    assert heldout_backend(served, "model") == "vllm"
 
 
 # ---------------------------------------------------------------- memory defaults
-
-
-def test_memory_settings_reach_the_hardware_choice() -> None:
-    from looptool.training.trainer import choose_hardware
-
-    plain = choose_hardware(TrainSettings(device="cpu"))
-    assert not plain.gradient_checkpointing and plain.micro_batch_size is None
-    chosen = choose_hardware(TrainSettings(device="cpu", gradient_checkpointing=True, micro_batch_size=2,
-                                           cpu_mmap_threshold_kib=64))
-    assert chosen.gradient_checkpointing and chosen.micro_batch_size == 2
 
 
 def test_mmap_threshold_is_set_in_glibc() -> None:
@@ -289,11 +279,12 @@ def test_mmap_threshold_is_set_in_glibc() -> None:
 
 
 def test_checkpointing_and_micro_batch_reach_trl(tmp_path: Path) -> None:
-    from looptool.training.trainer import choose_hardware
-
+    default = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings(device="cpu")),
+                          plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=None), CPU)
+    assert not (default.activation_checkpointing or default.gradient_checkpointing)
+    assert (default.per_device_train_batch_size, default.gradient_accumulation_steps) == (8, 1)
     low_memory = TrainSettings(device="cpu", gradient_checkpointing=True, micro_batch_size=2)
-    hardware = choose_hardware(low_memory)
-    plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=hardware.micro_batch_size)
-    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=low_memory), plan, hardware)
+    plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=low_memory.micro_batch_size)
+    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=low_memory), plan, CPU)
     assert args.activation_checkpointing or args.gradient_checkpointing
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
