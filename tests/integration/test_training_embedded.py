@@ -20,18 +20,23 @@ WEATHER = ToolSpec(
 )
 
 
-def test_embedded_model_trains_one_lora_step(embedded_model_dir: Path, tmp_path: Path) -> None:
-    samples = [
+def weather_samples(folder: Path, cities: list[str]) -> Path:
+    """A samples file: one get_weather request and call label per city."""
+    data = folder / "samples.jsonl"
+    write_jsonl(data, [
         Sample(
             id=f"s{index}",
             tools=[WEATHER],
             context=[Message(role=Role.USER, content=f"Weather in {city}?")],
             label_calls=[ToolCall(name="get_weather", arguments={"city": city})],
         )
-        for index, city in enumerate(["Paris", "Lima", "Oslo"])
-    ]
-    data = tmp_path / "samples.jsonl"
-    write_jsonl(data, samples)
+        for index, city in enumerate(cities)
+    ])
+    return data
+
+
+def test_embedded_model_trains_one_lora_step(embedded_model_dir: Path, tmp_path: Path) -> None:
+    data = weather_samples(tmp_path, ["Paris", "Lima", "Oslo"])
     settings = TrainSettings(
         mode="lora",
         prompts_per_step=2,
@@ -56,17 +61,7 @@ def test_heldout_after_training_is_decoded_by_a_vllm_server(embedded_model_dir: 
     """``heldout_backend: vllm``: the merged model is served by vLLM CPU and probed."""
     from looptool.config import ServeSettings
 
-    samples = [
-        Sample(
-            id=f"s{index}",
-            tools=[WEATHER],
-            context=[Message(role=Role.USER, content=f"Weather in {city}?")],
-            label_calls=[ToolCall(name="get_weather", arguments={"city": city})],
-        )
-        for index, city in enumerate(["Paris", "Lima", "Oslo", "Rome"])
-    ]
-    data = tmp_path / "samples.jsonl"
-    write_jsonl(data, samples)
+    data = weather_samples(tmp_path, ["Paris", "Lima", "Oslo", "Rome"])
     settings = TrainSettings(mode="lora", prompts_per_step=2, num_generations=2, max_completion_tokens=8,
                              max_steps=1, holdout_fraction=0.5, heldout_backend="vllm")
     serve = ServeSettings(device="cpu", enforce_eager=True, max_model_len=2048)
