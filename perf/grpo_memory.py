@@ -109,27 +109,6 @@ def training_samples(count: int) -> list[Any]:
     return build_seed_set(SeedSettings(demonstrations=1)).train[:count]
 
 
-def step_timer() -> Any:
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-            self.cpu_times: list[float] = []
-            self.started = 0.0
-            self.cpu_started = 0.0
-
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.started = time.perf_counter()
-            self.cpu_started = time.process_time()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.times.append(time.perf_counter() - self.started)
-            self.cpu_times.append(time.process_time() - self.cpu_started)
-
-    return StepTimer()
-
-
 def run_ours(model: str, data: Path, out: Path, steps: int, train: dict[str, Any], timer: Any) -> None:
     from looptool.training.settings import LoraSettings, TrainSettings
     from looptool.training.trainer import TrainJob, run_training
@@ -181,6 +160,7 @@ def run_plain(model: str, data: Path, out: Path, steps: int, train: dict[str, An
 
 def worker(args: argparse.Namespace) -> int:
     from accelerate import Accelerator
+    from grpo_step import StepTimer  # perf/ is on sys.path
     from trl import GRPOTrainer
 
     from looptool.jsonl import write_jsonl
@@ -196,7 +176,7 @@ def worker(args: argparse.Namespace) -> int:
     peaks.wrap(GRPOTrainer, "_generate", "generation")
     peaks.wrap(GRPOTrainer, "_get_per_token_logps_and_entropies", "logprob")
     peaks.wrap(Accelerator, "backward", "backward")
-    timer = step_timer()
+    timer = StepTimer()
     started = time.perf_counter()
     runner = run_ours if variant["impl"] == "ours" else run_plain
     runner(model, data, out / "run", args.steps, variant["train"], timer)

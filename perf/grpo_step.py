@@ -43,17 +43,22 @@ SEED = 0
 
 
 class StepTimer(TrainerCallback):
-    """Wall time of every optimizer step (generation + scoring + backward + update)."""
+    """Wall time and CPU time (user + system, all threads) of every optimizer step
+    (generation + scoring + backward + update)."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.cpu_times: list[float] = []
         self._started = 0.0
+        self._cpu_started = 0.0
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.times.append(time.perf_counter() - self._started)
+        self.cpu_times.append(time.process_time() - self._cpu_started)
 
 
 def peak_rss_bytes() -> int:
