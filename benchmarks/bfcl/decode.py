@@ -24,6 +24,7 @@ A ``**kwargs`` argument (BFCL keeps it under the key ``None``) is stored under
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ UNNAMED_KEY = "*unnamed*"
 
 MAX_POWER = 1024
 MAX_REPEAT = 100_000
+MAX_DIGITS = 4300
+"""Largest power result computed (Python's own int-to-text limit): nested powers such as
+``((9**1024)**1024)**1024`` stay within ``MAX_POWER`` each and would still never finish."""
 
 
 class DecodeError(ValueError):
@@ -194,6 +198,17 @@ def _operand(node: ast.expr) -> Any:
     raise DecodeError(f"arithmetic on {ast.unparse(node)!r}: only number and string constants are computed")
 
 
+def _power_digits(base: Any, exponent: Any) -> float:
+    """About how many decimal digits ``base ** exponent`` has (0 when it cannot grow)."""
+    if not isinstance(base, int | float) or not isinstance(exponent, int | float) or exponent <= 0:
+        return 0.0
+    magnitude = abs(base)
+    if magnitude <= 1:
+        return 0.0
+    digits = magnitude.bit_length() * math.log10(2) if isinstance(magnitude, int) else math.log10(magnitude)
+    return digits * exponent
+
+
 def _arithmetic(node: ast.BinOp) -> Any:
     """The value BFCL's ``eval(ast.unparse(node))`` gives, for constant operands only."""
     function = _OPERATORS.get(type(node.op))
@@ -202,6 +217,8 @@ def _arithmetic(node: ast.BinOp) -> Any:
     left, right = _operand(node.left), _operand(node.right)
     if isinstance(node.op, ast.Pow) and isinstance(right, int | float) and abs(right) > MAX_POWER:
         raise DecodeError(f"power {right} is too large to compute")
+    if isinstance(node.op, ast.Pow) and _power_digits(left, right) > MAX_DIGITS:
+        raise DecodeError(f"power result would have over {MAX_DIGITS} digits")
     if isinstance(node.op, ast.Mult) and (isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple)):
         count = right if isinstance(left, str | list | tuple) else left
         if isinstance(count, int) and count > MAX_REPEAT:

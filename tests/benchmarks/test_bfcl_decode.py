@@ -196,6 +196,17 @@ def test_arithmetic_on_names_is_refused_not_evaluated() -> None:
     assert not decoded.ok and "only number and string constants" in (decoded.error or "")
 
 
+def test_nested_powers_are_refused_quickly() -> None:
+    """Each exponent is within MAX_POWER, but ((9**1024)**1024)**1024 would never finish."""
+    import time
+
+    started = time.perf_counter()
+    decoded = decode_prompt_reply("[f(x=((9**1024)**1024)**1024)]")
+    assert not decoded.ok and "power result would have over" in (decoded.error or "")
+    assert time.perf_counter() - started < 1.0
+    assert decode_prompt_reply("[f(x=10**1000)]").calls[0]["f"]["x"] == 10**1000  # large but bounded
+
+
 PROMPT_CATEGORIES = ["simple", "java", "javascript", "parallel_multiple", "irrelevance", "live_simple", "live_relevance"]
 OFFICIAL = Path(__file__).with_name("bfcl_official_reference.py")
 
