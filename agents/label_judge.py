@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured
 from looptool.agents.step_judge import describe_context
 from looptool.codecs import parse_hermes, render_hermes
+from looptool.loop.verdicts import Verdict
 from looptool.schema import Sample, ToolCall, ToolSpec
 
 LABEL_JUDGE_PROMPT = RolePrompt(
@@ -56,18 +57,6 @@ naming the tool and the argument; at most three sentences) and "correct" ("A", "
 MAX_ANALYSIS_CHARS = 800
 
 Choice = Literal["A", "B", "both", "neither"]
-
-
-class Verdict(StrEnum):
-    """The outcome for one mismatch. A judge votes one of the first four; a vote whose judge
-    failed is ``UNJUDGED``; a panel without a majority gives ``UNDECIDED``."""
-
-    PRED_WRONG = "PRED_WRONG"  # the label is right, the prediction wrong
-    LABEL_WRONG = "LABEL_WRONG"  # the prediction is right, the label wrong
-    BOTH_CORRECT = "BOTH_CORRECT"
-    BOTH_WRONG = "BOTH_WRONG"
-    UNDECIDED = "UNDECIDED"
-    UNJUDGED = "UNJUDGED"
 
 
 #: What a judge can decide (the others are panel outcomes).

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from looptool.agents.label_judge import Verdict
+from looptool.loop.verdicts import Verdict
 from looptool.schema import Sample, ToolCall
 
 
