@@ -137,6 +137,51 @@ def iter_jsonl_dicts(path: str | Path, *, skip_torn_tail: bool = False) -> Itera
         yield data
 
 
+def id_needles(identifiers: Iterable[str]) -> list[bytes]:
+    """The bytes a JSON writer puts in a file for each string: quoted, with non-ASCII as is
+    (``ensure_ascii=False``, pydantic) and escaped (``json.dumps``' default)."""
+    needles = {json.dumps(text, ensure_ascii=ascii_only).encode("utf-8")
+               for text in identifiers for ascii_only in (False, True)}
+    return sorted(needles)
+
+
+def iter_jsonl_dicts_with(path: str | Path, needles: Iterable[bytes], *,
+                          skip_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each line holding one of ``needles``, in file order; the
+    other lines are never decoded or parsed (a byte search, for reading a few records of a big
+    file). A line that matches is checked as :func:`iter_jsonl_dicts` checks it."""
+    source = Path(path)
+    if not source.exists():
+        raise DataFileError(f"{source}: no such file")
+    data = source.read_bytes()
+    starts: set[int] = set()
+    for needle in needles:
+        found = data.find(needle)
+        while found != -1:
+            starts.add(data.rfind(b"\n", 0, found) + 1)
+            end = data.find(b"\n", found)
+            found = -1 if end == -1 else data.find(needle, end)
+    number, counted = 1, 0
+    for start in sorted(starts):
+        number += data.count(b"\n", counted, start)
+        counted = start
+        end = data.find(b"\n", start)
+        torn = end == -1
+        try:
+            line = data[start:len(data) if torn else end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataFileError(f"{source}:{number}: a byte is not UTF-8 (save the file as UTF-8)") from None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            if torn and skip_torn_tail:
+                return
+            raise DataFileError(f"{source}:{number}: invalid JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise DataFileError(f"{source}:{number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record
+
+
 def read_jsonl(path: str | Path, model: type[ModelT], *, skip_torn_tail: bool = False) -> list[ModelT]:
     """Read and validate every line as ``model``; errors name file, line and field."""
     records: list[ModelT] = []

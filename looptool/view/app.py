@@ -27,7 +27,13 @@ from looptool.view.cells import cell_by_key, cell_scores, entry_output, find_cel
 from looptool.view.html import Safe, link, page, seg, tag
 from looptool.view.rejects import collect_rejects, group_rejects
 from looptool.view.runfolder import RunFolder, RunKind
-from looptool.view.samples import SampleFilter, SampleIndex, build_index, index_fingerprint
+from looptool.view.samples import (
+    SampleFilter,
+    SampleIndex,
+    build_index,
+    index_fingerprint,
+    sample_index,
+)
 from looptool.view.tracequery import TraceFilter, list_traces, load_trace, open_store, trace_links
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ class ViewApp:
         self.runs = runs
         self._lock = threading.Lock()
         self._indexes: dict[int, tuple[Any, SampleIndex]] = {}
+        self._warming: set[int] = set()  # runs the warm-up thread has not read yet
 
     # ------------------------------------------------------------ data
 
@@ -82,9 +89,26 @@ class ViewApp:
             self._indexes[number] = (stamp, built)
             return built
 
+    def sample_index(self, number: int, sample_id: str) -> SampleIndex:
+        """What one sample's page needs: the run's index when it is read and current; while
+        another thread reads the run (the warm-up, a list page), just that sample's lines
+        (:func:`~looptool.view.samples.sample_index`, milliseconds instead of seconds). When
+        the quick read does not find the sample, the page waits for the full read after all."""
+        run = self.runs[number]
+        cached = self._indexes.get(number)
+        if cached is not None and cached[0] == index_fingerprint(run):
+            return cached[1]
+        if number in self._warming or self._lock.locked():
+            quick = sample_index(run, sample_id)
+            if quick.raw(sample_id) is not None:
+                return quick
+        return self.index(number)
+
     def warm_up(self) -> threading.Thread:
-        """Read every run's samples in a background thread (a sample page asked for meanwhile
-        waits for it); a failure is logged here and shown by the page that needs the data."""
+        """Read every run's samples in a background thread (a list page asked for meanwhile
+        waits for it, a sample page reads only its own lines); a failure is logged here and
+        shown by the page that needs the data."""
+        self._warming.update(range(len(self.runs)))
 
         def read_all() -> None:
             for number in range(len(self.runs)):
@@ -92,6 +116,8 @@ class ViewApp:
                     self.index(number)
                 except Exception as error:  # shown as a page when asked for
                     log.warning("view: reading %s: %s", self.runs[number].path, error)
+                finally:
+                    self._warming.discard(number)
 
         thread = threading.Thread(target=read_all, name="view-warm-up", daemon=True)
         thread.start()
@@ -214,7 +240,7 @@ class ViewApp:
         raise NotFound(f"no page {base}/{'/'.join([what, *rest])}")
 
     def _sample(self, run: RunFolder, base: str, number: int, sample_id: str) -> Safe:
-        index = self.index(number)
+        index = self.sample_index(number, sample_id)
         data = index.raw(sample_id)
         if data is None:
             raise NotFound(f"sample {sample_id!r} is not in run {run.path}")

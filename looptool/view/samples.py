@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looptool.jsonl import iter_jsonl_dicts
-from looptool.loop.lineage import FileKind, RunIndex
+from looptool.jsonl import id_needles, iter_jsonl_dicts, iter_jsonl_dicts_with
+from looptool.loop.lineage import DEFAULT_MAX_DEPTH, FileKind, RunIndex
 from looptool.loop.run_layout import SEED_DIR
 from looptool.view.runfolder import RunFolder, RunKind, fingerprint
 
@@ -189,22 +190,67 @@ def index_fingerprint(run: RunFolder) -> tuple[tuple[str, int, int], ...]:
 def build_index(run: RunFolder) -> SampleIndex:
     """Read every sample of ``run`` once (a loop run's journals too, when a stage is unfinished)."""
     if run.kind is RunKind.LOOP:
-        return _loop_index(run)
+        return _loop_index(RunIndex.load(run.path))
+    return _flat_index(run)
+
+
+def sample_index(run: RunFolder, sample_id: str) -> SampleIndex:
+    """What the page of ``sample_id`` needs, without parsing the whole run: only the lines that
+    name the sample, its parents (as deep as the lineage tree goes), the samples made from them
+    and their relabeled copies, found by a byte search (:meth:`RunIndex.load` with ``only``).
+    Those samples' rows, probes, verdicts and lineage are what :func:`build_index` gives them;
+    the other rows are partial or missing, so this index is for that one page only."""
+    if run.kind is not RunKind.LOOP:
+        index = _flat_index(run, {sample_id})
+        row = index.rows.get(sample_id)
+        return _flat_index(run, {sample_id, str(row.parent_id)}) if row and row.parent_id else index
+    walked, wanted = [sample_id], {sample_id}
+    while True:
+        run_index = RunIndex.load(run.path, only=wanted)
+        more: set[str] = set()
+        for subject in list(walked):  # the lineage tree walks each parent up to DEFAULT_MAX_DEPTH
+            more.update(run_index.children.get(subject, []))
+            for _folder, line in run_index.judgements.get(subject, []):
+                made = line.data.get("sample")
+                more.update(str(new) for new in (line.data.get("new_sample_id"),
+                                                  made.get("id") if isinstance(made, dict) else None) if new)
+            first = run_index.occurrences.get(subject)
+            lineage = first[0].line.data.get("lineage") if first else None
+            parent = lineage.get("parent_id") if isinstance(lineage, dict) else None
+            if parent:
+                more.add(str(parent))  # linked from the tree even where it is not followed
+                if str(parent) not in walked and len(walked) <= DEFAULT_MAX_DEPTH:
+                    walked.append(str(parent))
+        if more <= wanted:
+            return _loop_index(run_index)
+        wanted |= more
+
+
+def _flat_index(run: RunFolder, only: set[str] | None = None) -> SampleIndex:
+    """A static-pipeline or synthesis run's samples and rejects (``only``: the lines naming those ids)."""
     index = SampleIndex(rows={})
+    needles = None if only is None else id_needles(only)
     for base in (run.path, run.path / "synth"):
         samples, rejects = base / "samples.jsonl", base / "rejects.jsonl"
         if samples.is_file():
-            for data in iter_jsonl_dicts(samples, skip_torn_tail=True):
+            for data in _records(samples, needles):
                 row = _row(data)
                 row.places.append(Place("synth"))
                 index.rows.setdefault(row.id, row)
                 index.files.setdefault(row.id, samples)
         if rejects.is_file():
-            for data in iter_jsonl_dicts(rejects, skip_torn_tail=True):
+            for data in _records(rejects, needles):
                 row = _reject_row(data)
                 index.rows.setdefault(row.id, row)
                 index.files.setdefault(row.id, rejects)
     return index
+
+
+def _records(path: Path, needles: list[bytes] | None) -> Iterator[dict[str, Any]]:
+    if needles is None:
+        yield from iter_jsonl_dicts(path, skip_torn_tail=True)
+    else:
+        yield from (data for _number, data in iter_jsonl_dicts_with(path, needles, skip_torn_tail=True))
 
 
 def _reject_row(data: dict[str, Any]) -> SampleRow:
@@ -223,8 +269,7 @@ def _reject_row(data: dict[str, Any]) -> SampleRow:
     )
 
 
-def _loop_index(run: RunFolder) -> SampleIndex:
-    run_index = RunIndex.load(run.path)
+def _loop_index(run_index: RunIndex) -> SampleIndex:
     rows: dict[str, SampleRow] = {}
     for sample_id, occurrences in run_index.occurrences.items():
         row = _row(occurrences[0].line.data)
