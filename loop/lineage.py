@@ -24,7 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from looptool.jsonl import DataFileError, id_needles, iter_jsonl_dicts, iter_jsonl_dicts_with
+from looptool.jsonl import (
+    DataFileError,
+    SearchMemo,
+    id_needles,
+    iter_jsonl_dicts,
+    iter_jsonl_dicts_with,
+)
 from looptool.loop.records import JudgeRecord, LoopMode, ProbeRecord, Verdict
 from looptool.loop.run_layout import SEED_DIR, IterationFolder, check_run_dir, iteration_folders
 from looptool.schema import OriginKind, Sample
@@ -111,7 +117,7 @@ class _Occurrence:
     folder: IterationFolder | None = None
 
 
-def _lines(path: Path, needles: list[bytes] | None = None) -> Iterator[_Line]:
+def _lines(path: Path, needles: list[bytes] | None = None, memo: SearchMemo | None = None) -> Iterator[_Line]:
     """Every line of ``path``, or (``needles``) only the lines holding one of them."""
     if not path.exists():
         return
@@ -119,17 +125,17 @@ def _lines(path: Path, needles: list[bytes] | None = None) -> Iterator[_Line]:
         for number, data in enumerate(iter_jsonl_dicts(path, skip_torn_tail=True), start=1):
             yield _Line(path, number, data)
     else:
-        for number, data in iter_jsonl_dicts_with(path, needles, skip_torn_tail=True):
+        for number, data in iter_jsonl_dicts_with(path, needles, skip_torn_tail=True, memo=memo):
             yield _Line(path, number, data)
 
 
 def _record_lines(final: Path, journal: Path, model: type[BaseModel],
-                  needles: list[bytes] | None = None) -> Iterator[_Line]:
+                  needles: list[bytes] | None = None, memo: SearchMemo | None = None) -> Iterator[_Line]:
     """The stage's output file, or (stage interrupted) the journal lines that are records."""
     if final.exists():
-        yield from _lines(final, needles)
+        yield from _lines(final, needles, memo)
         return
-    for line in _lines(journal, needles):
+    for line in _lines(journal, needles, memo):
         try:
             model.model_validate(line.data)
         except ValidationError:
@@ -149,29 +155,31 @@ class RunIndex:
     folders: list[IterationFolder] = field(default_factory=list)
 
     @classmethod
-    def load(cls, run_dir: str | Path, only: Collection[str] | None = None) -> RunIndex:
+    def load(cls, run_dir: str | Path, only: Collection[str] | None = None,
+             memo: SearchMemo | None = None) -> RunIndex:
         """Every line of the run's files; with ``only``, just the lines that name one of those
         ids anywhere (as ``id``, ``parent_id``, ``sample_id``, ...), found by a byte search
-        without parsing the rest: everything about those ids, in the same order, much faster."""
+        without parsing the rest: everything about those ids, in the same order, much faster
+        (``memo``: shared by loads for growing sets of ids, so each id is searched for once)."""
         path = check_run_dir(run_dir)
         needles = None if only is None else id_needles(only)
         index = cls(run_dir=path, folders=iteration_folders(path))
-        index._add_samples(FileKind.SEED_TRAIN, path / SEED_DIR / "train.jsonl", None, needles)
-        index._add_samples(FileKind.HELDOUT, path / SEED_DIR / "heldout.jsonl", None, needles)
+        index._add_samples(FileKind.SEED_TRAIN, path / SEED_DIR / "train.jsonl", None, needles, memo)
+        index._add_samples(FileKind.HELDOUT, path / SEED_DIR / "heldout.jsonl", None, needles, memo)
         for folder in index.folders:
-            index._add_samples(FileKind.DATA, folder.data, folder, needles)
-            index._add_samples(FileKind.EXPANSIONS, folder.expansions, folder, needles)
-            index._add_samples(FileKind.NEXT, folder.next_data, folder, needles)
-            for line in _record_lines(folder.probes, folder.probe_journal, ProbeRecord, needles):
+            index._add_samples(FileKind.DATA, folder.data, folder, needles, memo)
+            index._add_samples(FileKind.EXPANSIONS, folder.expansions, folder, needles, memo)
+            index._add_samples(FileKind.NEXT, folder.next_data, folder, needles, memo)
+            for line in _record_lines(folder.probes, folder.probe_journal, ProbeRecord, needles, memo):
                 index.probes.setdefault(str(line.data.get("sample_id")), []).append((folder, line))
-            for line in _record_lines(folder.verdicts, folder.judge_journal, JudgeRecord, needles):
+            for line in _record_lines(folder.verdicts, folder.judge_journal, JudgeRecord, needles, memo):
                 index.judgements.setdefault(str(line.data.get("sample_id")), []).append((folder, line))
         return index
 
     def _add_samples(self, kind: FileKind, path: Path, folder: IterationFolder | None,
-                     needles: list[bytes] | None = None) -> None:
+                     needles: list[bytes] | None = None, memo: SearchMemo | None = None) -> None:
         place = str(path.relative_to(self.run_dir))
-        for line in _lines(path, needles):
+        for line in _lines(path, needles, memo):
             sample_id = str(line.data.get("id"))
             self.occurrences.setdefault(sample_id, []).append(_Occurrence(kind, place, line, folder))
             lineage = line.data.get("lineage")

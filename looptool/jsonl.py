@@ -145,22 +145,35 @@ def id_needles(identifiers: Iterable[str]) -> list[bytes]:
     return sorted(needles)
 
 
-def iter_jsonl_dicts_with(path: str | Path, needles: Iterable[bytes], *,
-                          skip_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+#: Where earlier searches found a needle: (file, its size, needle) -> starts of the lines.
+SearchMemo = dict[tuple[str, int, bytes], frozenset[int]]
+
+
+def iter_jsonl_dicts_with(path: str | Path, needles: Iterable[bytes], *, skip_torn_tail: bool = False,
+                          memo: SearchMemo | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` of each line holding one of ``needles``, in file order; the
     other lines are never decoded or parsed (a byte search, for reading a few records of a big
-    file). A line that matches is checked as :func:`iter_jsonl_dicts` checks it."""
+    file). A line that matches is checked as :func:`iter_jsonl_dicts` checks it. Searches that
+    read the same files for growing sets of needles pass one ``memo`` to search each needle once."""
     source = Path(path)
     if not source.exists():
         raise DataFileError(f"{source}: no such file")
     data = source.read_bytes()
     starts: set[int] = set()
     for needle in needles:
+        key = (str(source), len(data), needle)
+        if memo is not None and key in memo:
+            starts |= memo[key]
+            continue
+        hits: set[int] = set()
         found = data.find(needle)
         while found != -1:
-            starts.add(data.rfind(b"\n", 0, found) + 1)
+            hits.add(data.rfind(b"\n", 0, found) + 1)
             end = data.find(b"\n", found)
             found = -1 if end == -1 else data.find(needle, end)
+        if memo is not None:
+            memo[key] = frozenset(hits)
+        starts |= hits
     number, counted = 1, 0
     for start in sorted(starts):
         number += data.count(b"\n", counted, start)

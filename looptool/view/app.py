@@ -99,9 +99,13 @@ class ViewApp:
         if cached is not None and cached[0] == index_fingerprint(run):
             return cached[1]
         if number in self._warming or self._lock.locked():
-            quick = sample_index(run, sample_id)
-            if quick.raw(sample_id) is not None:
-                return quick
+            try:
+                quick = sample_index(run, sample_id)
+            except (DataFileError, RunFolderError, OSError) as error:  # e.g. a file replaced meanwhile
+                log.debug("view: quick read of %s failed (%s); reading the whole run", sample_id, error)
+            else:
+                if quick.raw(sample_id) is not None:
+                    return quick
         return self.index(number)
 
     def warm_up(self) -> threading.Thread:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looptool.jsonl import id_needles, iter_jsonl_dicts, iter_jsonl_dicts_with
+from looptool.jsonl import SearchMemo, id_needles, iter_jsonl_dicts, iter_jsonl_dicts_with
 from looptool.loop.lineage import DEFAULT_MAX_DEPTH, FileKind, RunIndex
 from looptool.loop.run_layout import SEED_DIR
 from looptool.view.runfolder import RunFolder, RunKind, fingerprint
@@ -205,8 +205,9 @@ def sample_index(run: RunFolder, sample_id: str) -> SampleIndex:
         row = index.rows.get(sample_id)
         return _flat_index(run, {sample_id, str(row.parent_id)}) if row and row.parent_id else index
     walked, wanted = [sample_id], {sample_id}
+    memo: SearchMemo = {}
     while True:
-        run_index = RunIndex.load(run.path, only=wanted)
+        run_index = RunIndex.load(run.path, only=wanted, memo=memo)
         more: set[str] = set()
         for subject in list(walked):  # the lineage tree walks each parent up to DEFAULT_MAX_DEPTH
             more.update(run_index.children.get(subject, []))
