@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: The shipped templates and tool library (package data).
 CURATED_DIR = Path(__file__).resolve().parent / "curated"
 
+#: The curated multi-step episodes beside the templates (:mod:`looptool.loop.seed.episodes`),
+#: not a template file.
+EPISODES_FILE_NAME = "episodes.yaml"
+
 
 class TemplateError(ValueError):
     """A template file or template is invalid; the message names the file and template."""
@@ -151,7 +155,7 @@ def _load_catalog_cached(root_text: str) -> Catalog:
     root = Path(root_text)
     if not root.is_dir():
         raise TemplateError(f"curated template folder {root} does not exist")
-    files = sorted(root.glob("*.yaml"))
+    files = sorted(path for path in root.glob("*.yaml") if path.name != EPISODES_FILE_NAME)
     if not files:
         raise TemplateError(f"curated template folder {root} has no *.yaml file")
     tool_sets: dict[str, ToolSet] = {}
