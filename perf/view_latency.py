@@ -3,10 +3,12 @@
 Synthesizes a loop run folder with ``--samples`` distinct samples (seed pool, held-out, two
 iterations with probe records, verdicts, relabels, expansions and next data) and a trace store
 with ``--steps`` events, then starts ``looptool view`` on it and measures, over HTTP: start-up
-until the URL is printed, the first (cold) overview page, the first sample page (which reads the
-whole run once: in the background from the start, or before the URL with ``--preload``), a
-sample page a few seconds after the start (a user who read the overview first), a warm sample page, a filtered samples list, a trace page, and the server's
-resident memory (VmRSS / peak VmHWM from /proc).
+until the URL is printed, the first (cold) overview page, the first sample page (asked for while
+the whole run is still read in the background, it reads only its own lines; with ``--preload``
+the run is read before the URL), another sample page, a filtered samples list (the first page
+that waits for the background read), a trace page, a sample page a few seconds after the start
+(a user who read the overview first), and the server's resident memory (VmRSS / peak VmHWM from
+/proc).
 
     .venv/bin/python perf/view_latency.py --out runs/perf/view_latency.json [--preload]
 """
