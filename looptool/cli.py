@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "looptool.benchmarks.cli",
     "looptool.loop.cli",
     "looptool.loop.run_cli",
+    "looptool.loop.episodes_cli",
     "looptool.view.cli",
 )
 

@@ -44,6 +44,8 @@ EXAMPLES: dict[str, str] = {
     "report": "looptool report runs/loop runs/loop-static --out runs/compare",
     "lineage": "looptool lineage runs/loop SAMPLE_ID",
     "export": "looptool export runs/loop --iteration 2 --out data/iter2",
+    "episodes build": "looptool episodes build --out episodes.jsonl --dialogues runs/dialogues/dialogues.jsonl",
+    "episodes check": "looptool episodes check episodes.jsonl",
 }
 
 

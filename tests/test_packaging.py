@@ -67,3 +67,4 @@ def test_wheel_adds_no_top_level_name_but_looptool(tmp_path: Path) -> None:
     for folder in MAPPED_FOLDERS:
         assert f"looptool/{folder}/__init__.py" in names
     assert not any(name.startswith("looptool/perf/") or name.startswith("perf/") for name in names)
+    assert "looptool/loop/seed/curated/episodes.yaml" in names  # package data: the curated episodes

@@ -13,7 +13,7 @@ from looptool.cli_help import EXAMPLES, commands, is_leaf
 
 #: Commands that only read, print or rewrite their own input in place: no ``--out``.
 NO_OUTPUT = {"model prepare", "tools list-backends", "tools spec", "tools call", "traces show", "rescore",
-             "benchmarks", "lineage", "traces list", "view"}
+             "benchmarks", "lineage", "traces list", "view", "episodes check"}
 
 PARSERS = dict(commands(build_parser()))
 LEAVES = sorted(words for words, parser in PARSERS.items() if words and is_leaf(parser))
