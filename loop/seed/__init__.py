@@ -9,6 +9,8 @@
 * **Imported** (:func:`import_openai_jsonl`): OpenAI-messages JSONL, bad lines reported.
 * **Split** (:func:`split_heldout`, :func:`dedup_key`, :func:`drop_heldout_duplicates`).
 * **Build** (:func:`build_seed_set`): all of it from the ``seed`` config section.
+* **Episodes** (:mod:`.episodes`): multi-step tasks checked by end state, curated
+  (``curated/episodes.yaml``) and converted from accepted dialogues; see docs/episodes.md.
 
 See docs/seed.md.
 """
