@@ -343,7 +343,9 @@ def convert_dialogue(dialogue: Dialogue) -> Episode | Skipped:
         return turn
     context, calls = turn
     scenarios = dialogue.metadata.get(SCENARIOS_KEY) or {}
-    initial_state = {name: dict(state) for name, state in dict(scenarios).items() if name in backends}
+    if not isinstance(scenarios, dict) or not all(isinstance(state, dict) for state in scenarios.values()):
+        return Skipped(REPLAY_FAILED, f"metadata[{SCENARIOS_KEY!r}] is not a map of backend -> scenario")
+    initial_state = {name: dict(state) for name, state in scenarios.items() if name in backends}
     now = dialogue.metadata.get(NOW_KEY)
     lineage = Lineage(origin=OriginKind.SEED, iteration=0, stage="seed", dialogue_id=dialogue.id,
                       source_item=dialogue.id, notes=["turn:0"])

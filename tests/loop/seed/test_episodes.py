@@ -193,6 +193,11 @@ def test_check_episode_finds_each_problem(curated: list[Episode]) -> None:
     foreign.expected.calls.append(ToolCall(name="add_todo", arguments={"title": "x"}))
     assert check_episode(foreign) == ["reference call 4 names tool 'add_todo', which none of the backends ['filesystem'] offers"]
 
+    unknown = episode.model_copy(deep=True)
+    unknown.backends = ["nope"]
+    (problem,) = check_episode(unknown)
+    assert problem.startswith("its backends cannot form an environment: unknown backend 'nope'")
+
     uncalled = episode.model_copy(deep=True)
     uncalled.expected.calls = []
     assert any("no reference calls" in problem for problem in check_episode(uncalled))
@@ -290,10 +295,12 @@ def test_dialogues_that_give_no_episode_are_counted_by_reason(caplog: pytest.Log
         dialogue("dlg-4", first_calls=[ToolCall(name="remove", arguments={"path": "/nope"}, id="c1")]),
         dialogue("dlg-5", status="rejected"),
         dialogue("dlg-6"),
+        dialogue("dlg-7", scenarios=["not", "a", "map"]),
+        dialogue("dlg-8", scenarios={"filesystem": {"disks": []}}),
     ]
     batch[3].tools.append(FS_TOOLS["ls"])
     result = dialogues_to_episodes(batch)
     assert [episode.id for episode in result.episodes] == ["dlg-1-episode", "dlg-6-episode"]
     assert result.converted == 2
-    assert result.skipped == {NON_EXECUTABLE_TOOL: 1, NO_CALLS: 1, NO_STATE_CHANGE: 1, REPLAY_FAILED: 1,
+    assert result.skipped == {NON_EXECUTABLE_TOOL: 1, NO_CALLS: 1, NO_STATE_CHANGE: 1, REPLAY_FAILED: 3,
                               NOT_ACCEPTED: 1}
