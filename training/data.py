@@ -6,6 +6,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -47,19 +48,27 @@ def load_samples(path: str | Path, *, invalid_labels: InvalidLabels = "refuse") 
     return samples
 
 
-@dataclass(frozen=True)
-class Split:
-    """Training samples and the held-out slice used for ToolMatch accuracy."""
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
 
-    train: list[Sample]
-    heldout: list[Sample]
+
+ItemT = TypeVar("ItemT", bound=HasId)
+
+
+@dataclass(frozen=True)
+class Split(Generic[ItemT]):
+    """Training items (samples or episodes) and the held-out slice."""
+
+    train: list[ItemT]
+    heldout: list[ItemT]
 
 
 def _rank(seed: int, sample_id: str) -> str:
     return hashlib.sha256(f"{seed}:{sample_id}".encode()).hexdigest()
 
 
-def split_heldout(samples: list[Sample], *, fraction: float, limit: int, seed: int) -> Split:
+def split_heldout(samples: list[ItemT], *, fraction: float, limit: int, seed: int) -> Split[ItemT]:
     """Hold out ``min(limit, floor(fraction x n))`` samples chosen by a seeded hash of their
     ids: the same file and seed give the same split in every run (and after a resume)."""
     count = min(limit, math.floor(fraction * len(samples)))

@@ -38,6 +38,7 @@ class DataCounts(BaseModel):
     heldout: int
     call_labels: int
     text_labels: int
+    episodes: int = Field(default=0, description="episodes (train.sample_kind episode)")
     truncated_prompts: int = Field(description="prompts that lost their oldest turns")
     over_limit_prompts: int = Field(
         description="prompts still longer than the limit after truncation; dropped, not trained on"

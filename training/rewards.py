@@ -4,7 +4,8 @@ A reward is a plain function ``(completions, **columns) -> list[float]``: TRL pa
 completions (chat form ``[{"role": "assistant", "content": ...}]`` or plain strings) and
 every extra dataset column as a keyword list (``label_kind``, ``label_calls`` (JSON),
 ``label_text``). Register one with :func:`register_reward`; an outside package can add
-rewards through the ``looptool.rewards`` entry-point group. TRL logs each reward's mean
+rewards through the ``looptool.rewards`` entry-point group. Episode rewards (scored on the
+environment of a multi-step rollout) live in :mod:`training.episodes`. TRL logs each reward's mean
 under ``rewards/<name>/mean``, so the function's ``__name__`` is its registry name.
 """
 
@@ -38,7 +39,7 @@ def check_reward(name: str, func: RewardFunc) -> RewardFunc:
 
 REWARDS: Registry[RewardFunc] = Registry(
     "reward",
-    builtin_modules=(__name__,),
+    builtin_modules=(__name__, "looptool.training.episodes"),
     entry_point_group=ENTRY_POINT_GROUP,
     check=check_reward,
     unknown_error=UnknownRewardError,

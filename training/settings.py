@@ -42,6 +42,19 @@ class TrainSettings(BaseModel):
     mode: Literal["full", "lora"] = Field(default="full", description="full fine-tuning or LoRA (peft)")
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
+    sample_kind: Literal["step", "episode"] = Field(
+        default="step",
+        description="step: single-step samples (context -> next call, the paper's setting); episode: "
+        "multi-step episodes played against executable backends through TRL's environment_factory, "
+        "rewarded by the backends' end state (docs/training.md, episodes)",
+    )
+    max_tool_calling_iterations: int = Field(
+        default=4,
+        ge=0,
+        description="episode mode: tool rounds per rollout (the model's calls run, results come back, it "
+        "goes on); the calls of a turn past the bound are not run",
+    )
+
     # rollouts and batching
     num_generations: int = Field(default=4, ge=2, description="rollouts per prompt (the group size)")
     prompts_per_step: int = Field(default=4, ge=1, description="distinct prompts per optimizer step")
@@ -121,7 +134,11 @@ class TrainSettings(BaseModel):
     )
 
     # rewards
-    rewards: list[str] = Field(default_factory=lambda: ["tool_match"], description="reward names")
+    rewards: list[str] = Field(
+        default_factory=lambda: ["tool_match"],
+        description="reward names (default: tool_match; with sample_kind episode: episode_end_state, or "
+        "episode_shaped for per-step credit)",
+    )
     reward_weights: list[float] | None = None
 
     # held-out evaluation
@@ -215,9 +232,26 @@ class TrainSettings(BaseModel):
             raise ValueError(
                 f"reward_weights has {len(self.reward_weights)} entries for {len(self.rewards)} rewards"
             )
+        self._check_reward_kind()
         if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
             raise ValueError(f"epsilon_high ({self.epsilon_high}) is below epsilon ({self.epsilon})")
         return self
+
+    def _check_reward_kind(self) -> None:
+        """Episode rewards score an environment, step rewards a single completion: each kind of
+        run takes its own (an episode run left at the default reward gets episode_end_state)."""
+        from looptool.training.episodes import EPISODE_REWARDS
+
+        episode_mode = self.sample_kind == "episode"
+        if episode_mode and "rewards" not in self.model_fields_set:
+            self.rewards = [EPISODE_REWARDS[0]]
+            return
+        wrong = [name for name in self.rewards if (name in EPISODE_REWARDS) != episode_mode]
+        if wrong:
+            kind = "single-step" if episode_mode else "episode"
+            raise ValueError(
+                f"reward(s) {wrong} are {kind} rewards but train.sample_kind is {self.sample_kind!r}; "
+                f"episode rewards: {', '.join(EPISODE_REWARDS)}")
 
 
 register_section("train", TrainSettings)

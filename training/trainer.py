@@ -24,11 +24,20 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from looptool.config import ServeSettings
+from looptool.episodes import load_episodes
 from looptool.errors import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
 from looptool.training.batching import BatchPlan, plan_batches
 from looptool.training.data import Split, load_samples, split_heldout
+from looptool.training.episode_training import (
+    EpisodeData,
+    attach_environments,
+    check_data_kind,
+    episode_heldout,
+    prepare_episode_data,
+    vllm_episode_heldout,
+)
 from looptool.training.evaluate import HeldoutResult, heldout_accuracy, vllm_heldout_accuracy
 from looptool.training.examples import ExampleSet, build_examples
 from looptool.training.model import load_tokenizer, model_type, resolve_model_path
@@ -255,6 +264,27 @@ def prepare_data(
     )
 
 
+def data_counts(data: PreparedData | None, episodes: EpisodeData | None) -> DataCounts:
+    """The report's data counts for either kind of run."""
+    if episodes is not None:
+        return DataCounts(
+            samples=episodes.episodes, train=len(episodes.train.rows), heldout=len(episodes.heldout),
+            call_labels=0, text_labels=0, episodes=episodes.episodes, truncated_prompts=0,
+            over_limit_prompts=episodes.train.over_limit + episodes.heldout_over_limit,
+            max_prompt_tokens_seen=episodes.train.max_prompt_tokens_seen)
+    assert data is not None
+    return DataCounts(
+        samples=data.samples,
+        train=len(data.train.examples),
+        heldout=len(data.heldout.examples),
+        call_labels=data.call_labels,
+        text_labels=data.samples - data.call_labels,
+        truncated_prompts=data.train.truncated + data.heldout.truncated,
+        over_limit_prompts=data.train.over_limit + data.heldout.over_limit,
+        max_prompt_tokens_seen=max(data.train.max_prompt_tokens_seen, data.heldout.max_prompt_tokens_seen),
+    )
+
+
 def grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
     """TRL's ``GRPOConfig`` for this job (``train.trl`` fields passed through as they are);
     a value TRL rejects becomes a :class:`UserError` naming ``train.trl``."""
@@ -289,6 +319,7 @@ def _grpo_config(job: TrainJob, plan: BatchPlan, hardware: Hardware) -> Any:
         num_iterations=settings.num_iterations,
         num_generations=plan.num_generations,
         max_completion_length=settings.max_completion_tokens,
+        max_tool_calling_iterations=settings.max_tool_calling_iterations,
         temperature=settings.temperature,
         top_p=settings.top_p,
         learning_rate=settings.learning_rate,
@@ -340,24 +371,53 @@ def last_checkpoint(out: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def _heldout_before(job: TrainJob, trainer: Any, tokenizer: Any, heldout: ExampleSet, resuming: bool) -> HeldoutResult | None:
+def _heldout_before(job: TrainJob, trainer: Any, tokenizer: Any, heldout: ExampleSet | EpisodeData,
+                    resuming: bool) -> HeldoutResult | None:
     """Measured once, before the first step; kept in a file so a resumed run reports it too."""
     path = job.out / "heldout_before.json"
     if path.is_file():
         return HeldoutResult.model_validate_json(path.read_text(encoding="utf-8"))
     if not job.settings.evaluate_before or resuming:
         return None
-    result = heldout_accuracy(
-        trainer.model,
-        tokenizer,
-        heldout.examples,
-        max_new_tokens=job.settings.max_completion_tokens,
-        batch_size=job.settings.eval_batch_size,
-    )
+    if isinstance(heldout, EpisodeData):
+        result = episode_heldout(trainer.model, tokenizer, heldout.heldout, job.settings, job.out, label="before")
+    else:
+        result = heldout_accuracy(
+            trainer.model,
+            tokenizer,
+            heldout.examples,
+            max_new_tokens=job.settings.max_completion_tokens,
+            batch_size=job.settings.eval_batch_size,
+        )
     from looptool.jsonl import write_json_atomic
 
     write_json_atomic(path, result.model_dump(mode="json"))
     return result
+
+
+def _prepared(data: PreparedData | None) -> PreparedData:
+    if data is None:
+        raise AssertionError("single-step data was not prepared")
+    return data
+
+
+def _heldout_after(job: TrainJob, trainer: Any, tokenizer: Any, backend: str, final_model: str | None,
+                   heldout: ExampleSet | EpisodeData) -> HeldoutResult:
+    """Held-out accuracy (or episode success) of the trained model. With vLLM one server is
+    started by the main process; the other processes report nothing."""
+    settings = job.settings
+    if backend == "vllm" and not trainer.is_world_process_zero():
+        return HeldoutResult()
+    if isinstance(heldout, EpisodeData):
+        if backend == "vllm":
+            return vllm_episode_heldout(Path(str(final_model)), tokenizer, heldout.heldout, settings, job.serve,
+                                        job.out)
+        return episode_heldout(trainer.model, tokenizer, heldout.heldout, settings, job.out, label="after")
+    if backend == "vllm":
+        return vllm_heldout_accuracy(Path(str(final_model)), tokenizer, heldout.examples, serve=job.serve,
+                                     max_new_tokens=settings.max_completion_tokens, out=job.out)
+    return heldout_accuracy(trainer.model, tokenizer, heldout.examples, max_new_tokens=settings.max_completion_tokens,
+                            batch_size=settings.eval_batch_size)
 
 
 def _save_final(job: TrainJob, trainer: Any, tokenizer: Any, processes: int) -> tuple[str | None, str | None]:
@@ -427,30 +487,43 @@ def run_training(job: TrainJob) -> TrainReport:
     except UnknownRewardError as error:
         raise UserError(f"train.rewards: {error}") from None
     # bad data fails before the (slow) model resolution
-    samples = load_samples(job.data, invalid_labels=settings.invalid_labels)
-    heldout = (load_samples(job.heldout_data, invalid_labels=settings.invalid_labels)
-               if job.heldout_data is not None else None)
+    check_data_kind(job.data, settings)
+    episode_mode = settings.sample_kind == "episode"
+    if episode_mode:
+        load_episodes(job.data)
+        if job.heldout_data is not None:
+            load_episodes(job.heldout_data)
+        samples, heldout = [], None
+    else:
+        samples = load_samples(job.data, invalid_labels=settings.invalid_labels)
+        heldout = (load_samples(job.heldout_data, invalid_labels=settings.invalid_labels)
+                   if job.heldout_data is not None else None)
     model_path = resolve_model_path(job.model)
     hardware = choose_hardware(settings)
     tokenizer = load_tokenizer(model_path)
-    data = prepare_data(job, samples, heldout, tokenizer)
+    episodes = (prepare_episode_data(job.data, job.heldout_data, tokenizer, settings, job.seed)
+                if episode_mode else None)
+    data = prepare_data(job, samples, heldout, tokenizer) if episodes is None else None
+    train_rows = data.train.rows() if data is not None else episodes.train.dicts() if episodes else []
+    heldout_count = len(data.heldout.examples) if data is not None else len(episodes.heldout) if episodes else 0
     plan = plan_batches(
         prompts_per_step=settings.prompts_per_step,
         num_generations=settings.num_generations,
         micro_batch_size=settings.micro_batch_size,
         processes=hardware.processes,
-        train_prompts=len(data.train.examples),
+        train_prompts=len(train_rows),
         updates_per_generation=settings.updates_per_generation,
     )
     args = grpo_config(job, plan, hardware)  # a value TRL refuses fails here, before the model loads
     log.info(
-        "GRPO on %s (%s, %s): %d train / %d held-out prompts, %d prompts x %d rollouts per step, "
+        "GRPO on %s (%s, %s): %d train / %d held-out %s, %d prompts x %d rollouts per step, "
         "micro-batch %d x %d accumulation, %d update(s) per rollout batch, bf16=%s, vLLM=%s",
         model_path,
         model_type(model_path),
         settings.mode,
-        len(data.train.examples),
-        len(data.heldout.examples),
+        len(train_rows),
+        heldout_count,
+        "episodes" if episode_mode else "prompts",
         plan.prompts_per_step,
         plan.num_generations,
         plan.per_device_train_batch_size,
@@ -464,12 +537,13 @@ def run_training(job: TrainJob) -> TrainReport:
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
-    dataset = Dataset.from_list(data.train.rows())
+    dataset = Dataset.from_list(train_rows)
     resume = last_checkpoint(job.out)
     stopper = StopOnSignal()
     trim = [TrimFreedMemory()] if hardware.device == "cpu" and settings.cpu_trim_memory else []
     counter = TokenCounter()
     progress = RichProgressCallback(list(settings.rewards))
+    environments: Any = dict(episodes.environments) if episodes is not None else None
     trainer = GRPOTrainer(
         model=str(model_path),
         reward_funcs=list[Any](reward_funcs),
@@ -478,9 +552,13 @@ def run_training(job: TrainJob) -> TrainReport:
         processing_class=tokenizer,
         peft_config=peft_config(settings),
         callbacks=[progress, counter, stopper, *trim, *job.callbacks],
+        environment_factory=environments,
     )
     trainer.remove_callback(PrinterCallback)  # the rich bar and the run log replace printed dicts
-    before = _heldout_before(job, trainer, tokenizer, data.heldout, resuming=resume is not None)
+    if episodes is not None:
+        attach_environments(trainer, episodes)
+    heldout_set: ExampleSet | EpisodeData = episodes if episodes is not None else _prepared(data).heldout
+    before = _heldout_before(job, trainer, tokenizer, heldout_set, resuming=resume is not None)
     if resume:
         log.info("resuming from %s", resume)
     stopper.install()
@@ -499,20 +577,7 @@ def run_training(job: TrainJob) -> TrainReport:
 
     final_model, adapter = _save_final(job, trainer, tokenizer, hardware.processes)
     backend = heldout_backend(job, final_model)
-    if backend == "vllm":  # one server, started by the main process; the others report nothing
-        after = (
-            vllm_heldout_accuracy(Path(str(final_model)), tokenizer, data.heldout.examples, serve=job.serve,
-                                  max_new_tokens=settings.max_completion_tokens, out=job.out)
-            if trainer.is_world_process_zero() else HeldoutResult()
-        )
-    else:
-        after = heldout_accuracy(
-            trainer.model,
-            tokenizer,
-            data.heldout.examples,
-            max_new_tokens=settings.max_completion_tokens,
-            batch_size=settings.eval_batch_size,
-        )
+    after = _heldout_after(job, trainer, tokenizer, backend, final_model, heldout_set)
     memory, memory_kind = peak_memory()
     steps_here = state.global_step - counter.start_step
     tokens_here = int(state.num_input_tokens_seen or 0) - counter.start_tokens
@@ -526,16 +591,7 @@ def run_training(job: TrainJob) -> TrainReport:
         steps=state.global_step,
         epochs=float(state.epoch or 0.0),
         resumed_from=resume,
-        data=DataCounts(
-            samples=data.samples,
-            train=len(data.train.examples),
-            heldout=len(data.heldout.examples),
-            call_labels=data.call_labels,
-            text_labels=data.samples - data.call_labels,
-            truncated_prompts=data.train.truncated + data.heldout.truncated,
-            over_limit_prompts=data.train.over_limit + data.heldout.over_limit,
-            max_prompt_tokens_seen=max(data.train.max_prompt_tokens_seen, data.heldout.max_prompt_tokens_seen),
-        ),
+        data=data_counts(data, episodes),
         batch={
             "prompts_per_step": plan.prompts_per_step,
             "num_generations": plan.num_generations,

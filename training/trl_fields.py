@@ -28,6 +28,7 @@ OWNED_FIELDS: dict[str, str] = {
     "generation_batch_size": "train.prompts_per_step x train.updates_per_generation",
     "num_iterations": "train.num_iterations",
     "num_generations": "train.num_generations",
+    "max_tool_calling_iterations": "train.max_tool_calling_iterations",
     "max_completion_length": "train.max_completion_tokens",
     "temperature": "train.temperature",
     "top_p": "train.top_p",
