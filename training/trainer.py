@@ -76,6 +76,8 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
+    # episode mode relies on it knowingly (docs/training.md, episodes)
+    warnings.filterwarnings("ignore", message="You are using 'environment_factory'", category=UserWarning)
 
 
 def choose_hardware(settings: TrainSettings) -> Hardware:
