@@ -50,12 +50,39 @@ def check_data_kind(path: Path, settings: TrainSettings) -> None:
                         "\"kind\": \"episode\"); single-step samples train with sample_kind: step")
 
 
+def benchmark_backends() -> set[str]:
+    """Registry names of the benchmarks' own backends (ACEBench's simulated APIs). BFCL's
+    multi-turn backends are not LoopTool backends at all; their tools are caught by the loop's
+    tool-overlap guard (``loop/contamination.py``)."""
+    from looptool.agents.backends.acebench.environment import CLASSES
+
+    return {str(cls.backend_name) for classes in CLASSES.values() for cls in classes.values() if cls.backend_name}
+
+
+def refuse_benchmark_backends(path: Path, episodes: list[Episode]) -> None:
+    """Episodes played on a benchmark's own backends would train on the test environment."""
+    guarded = benchmark_backends()
+    found = sorted({f"{episode.id} ({', '.join(sorted(set(episode.backends) & guarded))})"
+                    for episode in episodes if set(episode.backends) & guarded})
+    if found:
+        shown = "; ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise UserError(f"{path}: episodes on a benchmark's own backends are kept out of training "
+                        f"(contamination guard): {shown}")
+
+
+def load_training_episodes(path: Path) -> list[Episode]:
+    """:func:`load_episodes` plus the contamination guard."""
+    episodes = load_episodes(path)
+    refuse_benchmark_backends(path, episodes)
+    return episodes
+
+
 def prepare_episode_data(data: Path, heldout_data: Path | None, tokenizer: Any, settings: TrainSettings,
                          seed: int) -> EpisodeData:
     """Load, split (a held-out file, or a seeded slice) and render the episodes."""
-    episodes = load_episodes(data)
+    episodes = load_training_episodes(data)
     if heldout_data is not None:
-        train, heldout = episodes, load_episodes(heldout_data)
+        train, heldout = episodes, load_training_episodes(heldout_data)
     else:
         split = split_heldout(episodes, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=seed)
         train, heldout = split.train, split.heldout

@@ -24,7 +24,6 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from looptool.config import ServeSettings
-from looptool.episodes import load_episodes
 from looptool.errors import UserError
 from looptool.rundir import RunDir
 from looptool.schema import Sample
@@ -35,6 +34,7 @@ from looptool.training.episode_training import (
     attach_environments,
     check_data_kind,
     episode_heldout,
+    load_training_episodes,
     prepare_episode_data,
     vllm_episode_heldout,
 )
@@ -492,9 +492,9 @@ def run_training(job: TrainJob) -> TrainReport:
     check_data_kind(job.data, settings)
     episode_mode = settings.sample_kind == "episode"
     if episode_mode:
-        load_episodes(job.data)
+        load_training_episodes(job.data)
         if job.heldout_data is not None:
-            load_episodes(job.heldout_data)
+            load_training_episodes(job.heldout_data)
         samples, heldout = [], None
     else:
         samples = load_samples(job.data, invalid_labels=settings.invalid_labels)

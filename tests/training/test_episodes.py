@@ -238,3 +238,17 @@ def test_episode_validation_names_the_problem() -> None:
         Episode.model_validate({**data, "context": [{"role": "system", "content": "x"}]})
     with pytest.raises(ValidationError, match="end_state"):
         Episode.model_validate({**data, "expected": {"end_state": {}}})
+
+
+def test_episodes_on_a_benchmark_backend_are_kept_out_of_training(tmp_path: Path) -> None:
+    from looptool.training.episode_training import load_training_episodes
+
+    data = backup_episode().model_dump(mode="json")
+    ace = Episode.model_validate({**data, "id": "ace", "backends": ["acebench_message"], "initial_state": {},
+                                  "expected": {"end_state": {"acebench_message": {"inbox": []}}}})
+    path = tmp_path / "episodes.jsonl"
+    write_jsonl(path, [backup_episode(), ace])
+    with pytest.raises(UserError, match=r"contamination guard\): ace \(acebench_message\)"):
+        load_training_episodes(path)
+    write_jsonl(path, [backup_episode()])
+    assert [episode.id for episode in load_training_episodes(path)] == ["backup"]
