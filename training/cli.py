@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="GRPO training with TRL. Rerunning the same command with the same --out "
         "resumes from the last checkpoint; a finished run just prints its report.",
     )
-    parser.add_argument("--data", required=True, help="samples JSONL (looptool Sample records)")
+    parser.add_argument("--data", required=True, help="samples JSONL (looptool Sample records), or episodes JSONL with "
+                        "train.sample_kind episode (looptool episodes build)")
     parser.add_argument(
         "--init",
         help="starting model: a Hugging Face causal-LM folder or 'embedded' "
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--heldout",
-        help="samples JSONL for held-out ToolMatch accuracy (default: a seeded slice of --data, "
-        "train.holdout_fraction)",
+        help="samples (or episodes) JSONL for held-out ToolMatch accuracy (end-state success for "
+        "episodes; default: a seeded slice of --data, train.holdout_fraction)",
     )
     add_config_arguments(parser)
     parser.set_defaults(handler=handle)
