@@ -15,14 +15,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from looptool.agents.label_judge import (
+    EpisodeAttempt,
     Prediction,
+    describe_attempt,
     describe_label,
     describe_prediction,
+    describe_state,
     describe_tools_full,
 )
 from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured
 from looptool.agents.step_judge import describe_context
-from looptool.schema import Sample, ToolCall
+from looptool.episodes import Episode
+from looptool.schema import Sample, ToolCall, ToolSpec
 
 EXPANDER_PROMPT = RolePrompt(
     name="expander",
@@ -153,3 +157,91 @@ async def generate_variants(
     its reply never parses, and whatever the model client raises when the call fails)."""
     text = render_expander_prompt(seed, k=k, focus=focus, prompt=prompt)
     return await call_structured(binding, "expander", [{"role": "user", "content": text}], GeneratedBatch)
+
+
+# ------------------------------------------------------------------------------- episodes
+
+EPISODE_EXPANDER_PROMPT = RolePrompt(
+    name="episode_expander",
+    version="episode_expander/v1",
+    text="""You write new multi-step tasks for an AI assistant that works with tools on real
+backends. The assistant failed the task below. Write $k NEW tasks that train the same skill and
+contain the same trap that caused the failure.
+
+Tools offered (every new task offers exactly these):
+$tools
+
+The original task (its setting and the user's instruction):
+$context
+
+State of the backends before it:
+$initial_state
+
+A correct solution (calls in order, what the backend answered, the state it left):
+$reference
+
+The assistant's failed attempt:
+$attempt
+
+What went wrong:
+$analysis
+
+Focus for the new tasks: $focus
+
+Rules:
+- Each task is a new user instruction, the backends' initial state, and the calls that solve it.
+- Give initial_state per backend in the same shape as the original ($backends).
+- The calls must succeed one after the other on that initial state and change it.
+- Invent new names, paths and values; do not reuse the original instruction.
+- Every value a call needs must follow from the instruction and the initial state.
+
+Answer with a JSON object: {"episodes": [{"instruction": "...", "initial_state": {...},
+"calls": [{"name": "...", "arguments": {...}}]}, ...]} with $k entries.""",
+)
+
+
+class GeneratedEpisode(BaseModel):
+    """One new task as the generator wrote it (checked by replay in the loop)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    instruction: str
+    initial_state: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    calls: list[GeneratedCall] = Field(default_factory=list)
+
+
+class GeneratedEpisodes(BaseModel):
+    """The generator's structured reply for an episode seed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    episodes: list[GeneratedEpisode]
+
+
+def render_episode_expander_prompt(
+    episode: Episode, tools: list[ToolSpec], reference: EpisodeAttempt, attempt: EpisodeAttempt, *, k: int,
+    focus: str, analysis: str = "", prompt: RolePrompt = EPISODE_EXPANDER_PROMPT,
+) -> str:
+    return prompt.render(
+        k=k,
+        tools=describe_tools_full(tools),
+        context=describe_context(episode.context, episode.now),
+        initial_state=describe_state(dict(episode.initial_state)),
+        reference=describe_attempt(reference),
+        attempt=describe_attempt(attempt),
+        analysis=analysis.strip() or "(no analysis given)",
+        focus=focus,
+        backends=", ".join(episode.backends),
+    )
+
+
+async def generate_episode_variants(
+    binding: RoleBinding, episode: Episode, tools: list[ToolSpec], reference: EpisodeAttempt,
+    attempt: EpisodeAttempt, *, k: int, focus: str, analysis: str = "",
+    prompt: RolePrompt = EPISODE_EXPANDER_PROMPT,
+) -> GeneratedEpisodes:
+    """The generator's ``k`` new tasks around a failed episode (raises like :func:`generate_variants`)."""
+    text = render_episode_expander_prompt(episode, tools, reference, attempt, k=k, focus=focus, analysis=analysis,
+                                          prompt=prompt)
+    return await call_structured(binding, "episode_expander", [{"role": "user", "content": text}],
+                                 GeneratedEpisodes)

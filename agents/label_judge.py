@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from looptool.agents.role_call import RoleBinding, RolePrompt, call_structured
 from looptool.agents.step_judge import describe_context
 from looptool.codecs import parse_hermes, render_hermes
+from looptool.episodes import Episode
 from looptool.loop.verdicts import Verdict
 from looptool.schema import Sample, ToolCall, ToolSpec
 
@@ -225,5 +226,135 @@ async def judge_label(
     parses, and whatever the model client raises when the call fails)."""
     text = render_judge_prompt(sample, prediction, order, evidence=evidence, prompt=prompt)
     reply = await call_structured(binding, "label_judge", [{"role": "user", "content": text}], JudgeReply)
+    return LabelJudgement(verdict=verdict_for(reply.correct, order), analysis=reply.analysis,
+                          choice=reply.correct, order=order)
+
+
+# ------------------------------------------------------------------------------- episodes
+
+EPISODE_JUDGE_PROMPT = RolePrompt(
+    name="episode_judge",
+    version="episode_judge/v1",
+    text="""You check a multi-step task for an AI assistant that works with tools on real backends.
+
+Tools offered:
+$tools
+
+The task (its setting and the user's instruction):
+$context
+
+State of the backends before the task:
+$initial_state
+
+Two attempts at the task follow: every call each one made, what the backend answered, and the
+state it left. One of them is the task's reference solution, the other was made by a model;
+you are not told which.
+
+Attempt A:
+$attempt_a
+
+Attempt B:
+$attempt_b
+
+Which attempts fulfil the user's instruction, given the initial state and the tools? An attempt
+is wrong when it leaves the backends in a state the instruction did not ask for: a missing or
+extra change, a wrong name, path, date or value, or a change the user did not want. Two attempts
+are both correct when their end states differ only in ways the instruction leaves open (order of
+independent steps, an equally valid name or place the user did not fix).
+
+Answer with a JSON object with two keys: "analysis" (first: what is wrong and in which attempt,
+naming the call and the value; at most three sentences) and "correct" ("A", "B", "both" or
+"neither").""",
+)
+
+MAX_RESULT_CHARS = 300
+MAX_STATE_CHARS = 2000
+
+
+class AttemptStep(BaseModel):
+    """One executed call of an attempt and what the backend answered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: dict[str, object] = Field(default_factory=dict)
+    ok: bool = True
+    result: str = ""
+
+
+class EpisodeAttempt(BaseModel):
+    """One attempt at an episode as the judge reads it: its executed calls and the end state
+    it left (the keys the episode compares)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[AttemptStep] = Field(default_factory=list)
+    end_state: dict[str, dict[str, object]] = Field(default_factory=dict)
+    note: str = Field(default="", description="e.g. how the attempt stopped")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_state(state: dict[str, dict[str, object]]) -> str:
+    if not state:
+        return "(empty)"
+    return _clip(json.dumps(state, ensure_ascii=False, sort_keys=True, default=str), MAX_STATE_CHARS)
+
+
+def describe_attempt(attempt: EpisodeAttempt) -> str:
+    """Numbered calls with their results, then the end state."""
+    lines = []
+    for number, step in enumerate(attempt.steps, start=1):
+        status = "ok" if step.ok else "error"
+        arguments = json.dumps(step.arguments, ensure_ascii=False, sort_keys=True)
+        lines.append(f"{number}. {step.name}({arguments}) -> {status}: {_clip(step.result, MAX_RESULT_CHARS)}")
+    if not lines:
+        lines.append("(no tool call)")
+    if attempt.note:
+        lines.append(f"({attempt.note})")
+    lines.append(f"State after: {describe_state(attempt.end_state)}")
+    return "\n".join(lines)
+
+
+def render_episode_judge_prompt(
+    episode: Episode,
+    tools: list[ToolSpec],
+    reference: EpisodeAttempt,
+    attempt: EpisodeAttempt,
+    order: AnswerOrder,
+    *,
+    initial_state: dict[str, dict[str, object]] | None = None,
+    prompt: RolePrompt = EPISODE_JUDGE_PROMPT,
+) -> str:
+    """The episode judge's prompt: the reference is the "label", the policy's attempt the
+    "prediction" (:class:`AnswerOrder` says which one is A)."""
+    first, second = (reference, attempt) if order == AnswerOrder.LABEL_FIRST else (attempt, reference)
+    return prompt.render(
+        tools=describe_tools_full(tools),
+        context=describe_context(episode.context, episode.now),
+        initial_state=describe_state(initial_state if initial_state is not None else dict(episode.initial_state)),
+        attempt_a=describe_attempt(first),
+        attempt_b=describe_attempt(second),
+    )
+
+
+async def judge_episode(
+    binding: RoleBinding,
+    episode: Episode,
+    tools: list[ToolSpec],
+    reference: EpisodeAttempt,
+    attempt: EpisodeAttempt,
+    order: AnswerOrder,
+    *,
+    initial_state: dict[str, dict[str, object]] | None = None,
+    prompt: RolePrompt = EPISODE_JUDGE_PROMPT,
+) -> LabelJudgement:
+    """One judge's verdict on a failed episode: PRED_WRONG when only the reference fulfils the
+    instruction, LABEL_WRONG when only the policy's attempt does (raises like :func:`judge_label`)."""
+    text = render_episode_judge_prompt(episode, tools, reference, attempt, order, initial_state=initial_state,
+                                       prompt=prompt)
+    reply = await call_structured(binding, "episode_judge", [{"role": "user", "content": text}], JudgeReply)
     return LabelJudgement(verdict=verdict_for(reply.correct, order), analysis=reply.analysis,
                           choice=reply.correct, order=order)

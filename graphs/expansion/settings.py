@@ -21,7 +21,7 @@ from looptool.agents.expander import DEFAULT_FOCUS
 from looptool.agents.role_settings import RoleCallSettings
 from looptool.roles import ROLE_NAMES
 
-PROMPT_NAMES = ("expander",)
+PROMPT_NAMES = ("expander", "episode_expander")
 
 
 class EddeSettings(RoleCallSettings):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from looptool.agents.role_settings import RoleCallSettings
 from looptool.roles import ROLE_NAMES
 
-PROMPT_NAMES = ("label_judge",)
+PROMPT_NAMES = ("label_judge", "episode_judge")
 
 
 class PanelSeat(BaseModel):
