@@ -5,16 +5,26 @@ paper: the error seeds (prediction-wrong and relabeled samples) come first, then
 expansions, then the mastered-but-high-perplexity samples; fresh, never-used seed samples
 fill what remains. No sample id appears twice. When the loop's own parts exceed the budget
 they are cut in that priority order and the cut is counted.
+
+The same function composes the episode set ``E_{j+1}`` (``loop.episodes``): anything with an
+``id`` composes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from looptool.schema import Sample
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=_HasId)
 
 PARTS = ("error_seeds", "expansions", "high_ppl", "fresh")
 
@@ -37,10 +47,10 @@ class CompositionCounts(BaseModel):
 
 
 @dataclass(frozen=True)
-class Composition:
+class Composition(Generic[ItemT]):
     """The composed training set, the fresh samples it used, and its counts."""
 
-    samples: list[Sample]
+    samples: list[ItemT]
     counts: CompositionCounts
     used_fresh_ids: list[str] = field(default_factory=list)
 
@@ -48,12 +58,12 @@ class Composition:
 def compose_next(
     *,
     budget: int,
-    error_seeds: Sequence[Sample] = (),
-    expansions: Sequence[Sample] = (),
-    high_ppl: Sequence[Sample] = (),
-    fresh_pool: Sequence[Sample] = (),
+    error_seeds: Sequence[ItemT] = (),
+    expansions: Sequence[ItemT] = (),
+    high_ppl: Sequence[ItemT] = (),
+    fresh_pool: Sequence[ItemT] = (),
     fresh_limit: int | None = None,
-) -> Composition:
+) -> Composition[ItemT]:
     """Compose ``D_{j+1}``; ``fresh_pool`` is taken in order, at most ``fresh_limit`` of it.
 
     ``fresh_limit`` (``None``: no limit beyond the budget) lets a recipe shrink the fresh share
@@ -64,10 +74,10 @@ def compose_next(
     if fresh_limit is not None and fresh_limit < 0:
         raise ValueError(f"fresh_limit must be >= 0, got {fresh_limit}")
     counts = CompositionCounts(budget=budget)
-    chosen: list[Sample] = []
+    chosen: list[ItemT] = []
     seen: set[str] = set()
 
-    def take(part: str, samples: Sequence[Sample], limit: int | None = None) -> list[str]:
+    def take(part: str, samples: Sequence[ItemT], limit: int | None = None) -> list[str]:
         taken: list[str] = []
         for sample in samples:
             if sample.id in seen:
@@ -91,7 +101,7 @@ def compose_next(
     return Composition(samples=chosen, counts=counts, used_fresh_ids=used_fresh)
 
 
-def compose_static(*, budget: int, pool: Sequence[Sample], iteration: int) -> Composition:
+def compose_static(*, budget: int, pool: Sequence[ItemT], iteration: int) -> Composition[ItemT]:
     """The static baseline's training set for ``iteration`` (1-based): seed data only.
 
     Same budget as the loop; it walks through the seed pool (wrapping around) so every

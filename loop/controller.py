@@ -14,9 +14,11 @@ talk to the same server (the embedded recipe), i.e. to the base model currently 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +26,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from looptool.config import LoopToolConfig, RoleSettings
+from looptool.episodes import Episode
 from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl
 from looptool.loop.compose import Composition, CompositionCounts, compose_next, compose_static
 from looptool.loop.evaluation import PolicyScores, benchmark_scores, heldout_accuracy
-from looptool.loop.records import IterationSummary, LoopMode, ProbeRecord, RunReport, StageTime
+from looptool.loop.records import (
+    EpisodeIterationSummary,
+    IterationSummary,
+    LoopMode,
+    ProbeRecord,
+    RunReport,
+    StageTime,
+)
 from looptool.loop.serving import PolicyServer, ServedPolicy
 from looptool.loop.settings import LoopSettings
 from looptool.rundir import RunDir, Stage
@@ -106,6 +116,8 @@ class LoopRunner:
         self.report = RunReport(run_dir=str(run.path))
         self._tokenizers: dict[str, Any] = {}
         self._trace_store: TraceStore | None = None
+        self.episode_pool: list[Episode] = []  # loop.episodes: training episodes, E_1 drawn first
+        self.episode_heldout: list[Episode] = []
 
     # ------------------------------------------------------------------ top level
 
@@ -120,9 +132,14 @@ class LoopRunner:
                 seed_train, heldout = self.seed_stage(base)
                 self.contamination_guard(seed_train)
                 pool = shuffled(seed_train, self.seed_settings.seed)
+                if self.settings.episodes.enabled:
+                    self.episode_seed_stage()
                 base_scores = self.evaluate(base, self.run.stage(f"{BASE_STAGE}/eval"), heldout)
                 self.report.base_heldout_accuracy = base_scores.heldout_accuracy
                 self.report.base_benchmark_accuracy = base_scores.benchmarks
+                if self.settings.episodes.enabled:
+                    self.report.base_episode_success, _ = self.evaluate_episodes(
+                        base, self.run.stage(f"{BASE_STAGE}/episode_eval"))
                 for mode in self.settings.modes:
                     self.run_mode(mode, base, pool, heldout)
         finally:
@@ -170,6 +187,14 @@ class LoopRunner:
             "--set", f"train.evaluate_before={str(settings.evaluate_before).lower()}",
             "--set", "train.save_final_model=true", "--set", f"train.seed={job.seed}",
         ]
+        if settings.sample_kind == "episode":
+            command += [
+                "--set", "train.sample_kind=episode", "--set", f"train.rewards=[{','.join(settings.rewards)}]",
+                "--set", f"train.max_tool_calling_iterations={settings.max_tool_calling_iterations}",
+                "--set", f"train.max_prompt_tokens={settings.max_prompt_tokens}",
+                "--set", f"train.max_completion_tokens={settings.max_completion_tokens}",
+                "--set", f"train.max_steps={settings.max_steps}",
+            ]
         if command[0] == "python":
             command[0] = sys.executable
         log.info("training through %s", " ".join(command))
@@ -237,11 +262,12 @@ class LoopRunner:
     # ------------------------------------------------------------------ one mode
 
     def run_mode(self, mode: LoopMode, base: Policy, pool: list[Sample], heldout: list[Sample]) -> None:
-        budget = self.settings.budget
         first = self.run.stage(f"{mode.value}/iter_1")
         data_path = first.file("data.jsonl")
         if not data_path.exists():
-            write_jsonl(data_path, pool[:budget])
+            write_jsonl(data_path, pool[: self.settings.step_budget])
+        if self.settings.episodes.enabled and not first.file("episodes.jsonl").exists():
+            write_jsonl(first.file("episodes.jsonl"), self.episode_pool[: self.settings.episode_budget])
         policy = base
         for iteration in range(1, self.settings.iterations + 1):
             policy = self.run_iteration(mode, iteration, policy, pool, heldout)
@@ -257,12 +283,23 @@ class LoopRunner:
             raise LoopError(f"{stage.path / 'data.jsonl'} is empty: nothing to train on at iteration {iteration}")
         tokens_before = self._tokens_by_role()
         policy = self.train(stage, summary, previous, data)
+        episodes = self._episodes_of(stage, summary)
+        if episodes:
+            policy = self.train_episodes(stage, summary, policy)
         served = self._serve(policy)
         records = self.probe(stage, summary, policy, served, data)
         scores = self.evaluate(policy, stage.stage("eval"), heldout, summary=summary, served=served)
         summary.heldout_accuracy = scores.heldout_accuracy
         summary.benchmark_accuracy = scores.benchmarks
+        outcomes = self.probe_episodes(stage, summary, policy, served, episodes) if episodes else []
+        if episodes:
+            success, played = self.evaluate_episodes(policy, stage.stage("episode_eval"), summary=summary,
+                                                     served=served)
+            episode_summary = self._episode_summary(summary)
+            episode_summary.heldout_success, episode_summary.heldout_episodes = success, played
         composition = self.compose(mode, iteration, stage, summary, data, records, pool, heldout)
+        if episodes:
+            self.compose_episodes(mode, iteration, stage, summary, episodes, outcomes)
         summary.next_size = len(composition.samples)
         summary.next_counts = {
             "error_seeds": composition.counts.error_seeds, "expansions": composition.counts.expansions,
@@ -280,6 +317,23 @@ class LoopRunner:
         return policy
 
     # ------------------------------------------------------------------ stages
+
+    def _episodes_of(self, stage: Stage, summary: IterationSummary) -> list[Episode]:
+        """E_j (``loop.episodes`` on; empty otherwise)."""
+        if not self.settings.episodes.enabled:
+            return []
+        path = stage.path / "episodes.jsonl"
+        episodes = read_jsonl(path, Episode) if path.exists() else []
+        self._episode_summary(summary).trained_on = len(episodes)
+        if not episodes:
+            summary.warnings.append(f"{path} holds no episode: no episode phase this iteration")
+        return episodes
+
+    @staticmethod
+    def _episode_summary(summary: IterationSummary) -> EpisodeIterationSummary:
+        if summary.episodes is None:
+            summary.episodes = EpisodeIterationSummary()
+        return summary.episodes
 
     def train(self, stage: Stage, summary: IterationSummary, previous: Policy, data: list[Sample]) -> Policy:
         from looptool.training.report import REPORT_NAME, TrainReport
@@ -382,7 +436,7 @@ class LoopRunner:
     def compose(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
                 data: list[Sample], records: list[ProbeRecord], pool: list[Sample],
                 heldout: list[Sample]) -> Composition:
-        budget = self.settings.budget
+        budget = self.settings.step_budget
         compose_stage = stage.stage("compose")
         parts = None if mode == LoopMode.STATIC else self.loop_parts(mode, iteration, stage, summary, data, records,
                                                                       heldout)
@@ -516,6 +570,247 @@ class LoopRunner:
                                     + ("; ".join(reasons[:3]) or "no generator applies to these seeds"))
         return samples
 
+    # ------------------------------------------------------------------ episodes (loop.episodes)
+
+    def episode_seed_stage(self) -> None:
+        """The episode pool and the held-out episodes (``RUN/seed/episodes/``), split once."""
+        from looptool.loop.episode_loop import load_episode_source, split_episodes
+
+        settings = self.settings.episodes
+        stage = self.run.stage(f"{SEED_STAGE}/episodes")
+        if not stage.done:
+            with stage.timed() as timing:
+                assert settings.file is not None
+                train, heldout = split_episodes(load_episode_source(settings.file), settings.heldout,
+                                                self.seed_settings.seed)
+                pool: list[Episode] = shuffled(train, self.seed_settings.seed)
+                write_jsonl(stage.file("train.jsonl"), pool)
+                write_jsonl(stage.file("heldout.jsonl"), heldout)
+                timing.summary = {"train": len(train), "heldout": len(heldout), "source": settings.file}
+        self.episode_pool = read_jsonl(stage.path / "train.jsonl", Episode)
+        self.episode_heldout = read_jsonl(stage.path / "heldout.jsonl", Episode)
+        self.report.episode_heldout_size = len(self.episode_heldout)
+        if not self.episode_pool:
+            raise LoopError(f"the episode set in {stage.path} has no training episode")
+
+    def episode_train_settings(self) -> Any:
+        """The recipe's ``train`` section for the episode phase: sample_kind episode and the
+        ``loop.episodes`` rewards and lengths (TRL cannot mix both kinds in one run)."""
+        from looptool.training.settings import TrainSettings
+
+        episodes = self.settings.episodes
+        data = self.train_settings.model_dump()
+        data.update(sample_kind="episode", rewards=list(episodes.rewards), reward_weights=None,
+                    max_tool_calling_iterations=episodes.max_tool_calling_iterations,
+                    max_prompt_tokens=max(episodes.max_prompt_tokens, self.train_settings.max_prompt_tokens),
+                    max_completion_tokens=episodes.max_completion_tokens, holdout_fraction=0.0,
+                    evaluate_before=False, save_final_model=True)
+        if episodes.train_steps is not None:
+            data["max_steps"] = episodes.train_steps
+        return TrainSettings.model_validate(data)
+
+    def train_episodes(self, stage: Stage, summary: IterationSummary, previous: Policy) -> Policy:
+        """The episode GRPO phase on E_j, from the single-step phase's model: policy_j."""
+        from looptool.training.report import REPORT_NAME, TrainReport
+        from looptool.training.trainer import TrainJob
+
+        train_stage = stage.stage("episode_train")
+        with _timed_stage(summary, train_stage) as todo:
+            if todo:
+                if self.settings.stop_server_for_training:
+                    self.server.stop()
+                self.train_policy(TrainJob(
+                    data=stage.path / "episodes.jsonl", out=train_stage.path, settings=self.episode_train_settings(),
+                    model=previous.merged,
+                    seed=(self.train_settings.seed if self.train_settings.seed is not None else self.config.run.seed)
+                    + summary.iteration,
+                ))
+        report = TrainReport.model_validate_json((train_stage.path / REPORT_NAME).read_text(encoding="utf-8"))
+        if not report.final_model:
+            raise LoopError(f"episode training in {train_stage.path} wrote no final model")
+        self._episode_summary(summary).train_steps = report.steps
+        summary.policy = report.final_model
+        return Policy(label=f"{summary.mode.value}/iter_{summary.iteration}", merged=report.final_model,
+                      base=report.model_path if report.adapter else report.final_model, adapter=report.adapter)
+
+    def _play_settings(self) -> Any:
+        from looptool.loop.episode_loop import PlaySettings
+
+        episodes = self.settings.episodes
+        return PlaySettings(max_completion_tokens=episodes.max_completion_tokens,
+                            max_tool_calling_iterations=episodes.max_tool_calling_iterations,
+                            preamble=self.train_settings.preamble)
+
+    def _play(self, policy: Policy, served: ServedPolicy, episodes: list[Episode], journal: Path,
+              description: str) -> list[Any]:
+        from looptool.loop.episode_loop import play_episodes
+
+        tokenizer = self._tokenizer(policy)
+        client = self.probe_client(served)
+        outcomes, result = asyncio.run(_closing(client, play_episodes(
+            episodes, client, tokenizer, self._play_settings(), journal=journal,
+            concurrency=self.settings.episodes.concurrency, description=description,
+            progress=self.settings.progress)))
+        if result.failed:
+            failures = "; ".join(f"{f.id}: {f.reason}" for f in result.failures[:3])
+            raise LoopError(f"{description}: {result.failed} episode(s) failed ({failures}); rerun to retry them")
+        return outcomes
+
+    def probe_episodes(self, stage: Stage, summary: IterationSummary, policy: Policy, served: ServedPolicy,
+                       episodes: list[Episode]) -> list[Any]:
+        """Play E_j greedily on the served policy_j: one EpisodeOutcome per episode."""
+        from looptool.training.episode_rollout import EpisodeOutcome
+
+        probe_stage = stage.stage("episode_probe")
+        output = probe_stage.path / "outcomes.jsonl"
+        with _timed_stage(summary, probe_stage) as todo:
+            if todo:
+                outcomes = self._play(policy, served, episodes, probe_stage.file("episode_probe.journal.jsonl"),
+                                      "probe episodes")
+                write_jsonl(output, outcomes)
+        outcomes = read_jsonl(output, EpisodeOutcome)
+        episode_summary = self._episode_summary(summary)
+        episode_summary.probed = len(outcomes)
+        episode_summary.succeeded = sum(o.success for o in outcomes)
+        episode_summary.stop_reasons = dict(Counter(o.stop_reason for o in outcomes))
+        if outcomes and episode_summary.succeeded == len(outcomes):
+            summary.warnings.append("every episode succeeded: nothing for episode JGLV/EDDE this iteration")
+        return outcomes
+
+    def evaluate_episodes(self, policy: Policy, stage: Stage, *, summary: IterationSummary | None = None,
+                          served: ServedPolicy | None = None) -> tuple[float | None, int]:
+        """End-state success of ``policy`` on the held-out episodes (``scores.json``)."""
+        scores_path = stage.path / "scores.json"
+        holder = summary or IterationSummary(mode=LoopMode.LOOP, iteration=0)
+        with _timed_stage(holder, stage) as todo:
+            if todo:
+                outcomes: list[Any] = []
+                if self.episode_heldout:
+                    served = served or self._serve(policy)
+                    outcomes = self._play(policy, served, self.episode_heldout,
+                                          stage.file("episode_eval.journal.jsonl"), "held-out episodes")
+                write_jsonl(stage.file("outcomes.jsonl"), outcomes)
+                success = sum(o.success for o in outcomes) / len(outcomes) if outcomes else None
+                write_json_atomic(scores_path, {"label": policy.label, "success": success, "episodes": len(outcomes)})
+        scores = json.loads(scores_path.read_text(encoding="utf-8"))
+        return scores["success"], int(scores["episodes"])
+
+    def compose_episodes(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
+                         episodes: list[Episode], outcomes: list[Any]) -> None:
+        """E_{j+1} = error seeds ∪ accepted expansions ∪ fresh episodes, up to the episode budget."""
+        budget = self.settings.episode_budget
+        compose_stage = stage.stage("episode_compose")
+        parts = None if mode == LoopMode.STATIC else self.episode_parts(mode, iteration, stage, summary, episodes,
+                                                                         outcomes)
+        with _timed_stage(summary, compose_stage) as todo:
+            if todo:
+                if parts is None:
+                    composition = compose_static(budget=budget, pool=self.episode_pool, iteration=iteration + 1)
+                else:
+                    used = self._used_episode_ids(mode, iteration)
+                    composition = compose_next(
+                        budget=budget, error_seeds=parts[0], expansions=parts[1],
+                        fresh_pool=[e for e in self.episode_pool if e.id not in used],
+                        fresh_limit=None if self.settings.fresh == "fill" else budget // (2 ** iteration))
+                write_jsonl(compose_stage.file("next.jsonl"), composition.samples)
+                write_json_atomic(compose_stage.file("composition.json"), composition.counts.model_dump(mode="json"))
+                if iteration < self.settings.iterations:
+                    write_jsonl(self.run.stage(f"{mode.value}/iter_{iteration + 1}").file("episodes.jsonl"),
+                                composition.samples)
+        counts = CompositionCounts.model_validate_json((compose_stage.path / "composition.json").read_text("utf-8"))
+        episode_summary = self._episode_summary(summary)
+        episode_summary.next_size = counts.total
+        episode_summary.next_counts = {"error_seeds": counts.error_seeds, "expansions": counts.expansions,
+                                       "fresh": counts.fresh}
+        if not counts.total:
+            summary.warnings.append("episode composition produced an empty episode set")
+
+    def _used_episode_ids(self, mode: LoopMode, iteration: int) -> set[str]:
+        used: set[str] = set()
+        for j in range(1, iteration + 1):
+            path = self.run.stage(f"{mode.value}/iter_{j}").path / "episodes.jsonl"
+            if path.exists():
+                used.update(episode.id for episode in read_jsonl(path, Episode))
+        return used
+
+    def episode_parts(self, mode: LoopMode, iteration: int, stage: Stage, summary: IterationSummary,
+                      episodes: list[Episode], outcomes: list[Any]) -> tuple[list[Episode], list[Episode]]:
+        """(error seeds, accepted expansions) of the failed episodes."""
+        from looptool.loop.episode_loop import EpisodeSeed, judge_failed_episodes
+        from looptool.loop.records import EpisodeJudgeRecord
+
+        by_id = {episode.id: episode for episode in episodes}
+        outcome_of = {outcome.episode_id: outcome for outcome in outcomes}
+        failed = [(by_id[o.episode_id], o) for o in outcomes if not o.success and o.episode_id in by_id]
+        judge_stage = stage.stage("episode_judge")
+        output = judge_stage.path / "verdicts.jsonl"
+        with _timed_stage(summary, judge_stage) as todo:
+            if todo:
+                judges = None if mode == LoopMode.NO_JGLV else self._chat_models(self.jglv.judges)
+                records, result = asyncio.run(judge_failed_episodes(
+                    failed, iteration=iteration, settings=self.jglv, judges=judges,
+                    journal=judge_stage.file("episode_judge.journal.jsonl"), traces=self._traces(),
+                    concurrency=self.settings.judge_concurrency, progress=self.settings.progress))
+                if result.failed:
+                    raise LoopError(f"episode judging: {result.failed} episode(s) failed; rerun to retry them")
+                write_jsonl(output, records)
+        records = read_jsonl(output, EpisodeJudgeRecord)
+        episode_summary = self._episode_summary(summary)
+        episode_summary.verdicts = dict(Counter(r.verdict.value for r in records))
+        episode_summary.relabeled = sum(r.action == "relabeled" for r in records)
+        episode_summary.relabel_rejected = sum(r.action == "relabel_rejected" for r in records)
+        seeds = [EpisodeSeed(r.episode, outcome_of.get(r.episode_id) if r.action == "error_seed" else None,
+                             r.analysis)
+                 for r in records if r.episode is not None and r.action in ("error_seed", "relabeled")]
+        episode_summary.error_seeds = len(seeds)
+        if failed and not seeds:
+            summary.warnings.append(f"episode JGLV kept no error seed from {len(failed)} failed episode(s): "
+                                    f"verdicts {episode_summary.verdicts}")
+        expansions: list[Episode] = []
+        if mode != LoopMode.NO_EDDE and seeds:
+            expansions = self.expand_episodes(iteration, stage, summary, seeds, episodes)
+        return [seed.episode for seed in seeds], expansions
+
+    def expand_episodes(self, iteration: int, stage: Stage, summary: IterationSummary, seeds: list[Any],
+                        episodes: list[Episode]) -> list[Episode]:
+        """EDDE on the error-seed episodes; variants accepted by replay + check_episode."""
+        from looptool.loop.episode_loop import expand_episode_seeds, rejection_counts
+        from looptool.loop.records import EpisodeExpansionRecord
+        from looptool.loop.seed.split import normalize_text
+
+        expand_stage = stage.stage("episode_expand")
+        output = expand_stage.path / "expansions.jsonl"
+        outcomes = expand_stage.path / "outcomes.jsonl"
+        episode_summary = self._episode_summary(summary)
+        if self.edde.generator not in ("llm", "both"):
+            summary.warnings.append("episode EDDE needs the llm generator (edde.generator: llm or both): "
+                                    "no episode expansion")
+            return []
+        with _timed_stage(summary, expand_stage) as todo:
+            if todo:
+                generator = self._chat_models([self.edde.role], temperature=self.edde.temperature)[self.edde.role]
+                known = {normalize_text(e.context[-1].content)
+                         for e in [*self.episode_pool, *self.episode_heldout, *episodes]}
+                accepted, records, result = asyncio.run(expand_episode_seeds(
+                    seeds, iteration=iteration, settings=self.edde, generator=generator,
+                    journal=expand_stage.file("episode_expand.journal.jsonl"), known_instructions=known,
+                    traces=self._traces(), concurrency=self.settings.expand_concurrency,
+                    progress=self.settings.progress))
+                if result.failed:
+                    raise LoopError(f"episode expansion: {result.failed} seed(s) failed; rerun to retry them")
+                write_jsonl(output, accepted)
+                write_jsonl(outcomes, records)
+        accepted = read_jsonl(output, Episode)
+        done = read_jsonl(outcomes, EpisodeExpansionRecord)
+        episode_summary.expansions_asked = sum(r.asked for r in done)
+        episode_summary.expansions_accepted = len(accepted)
+        episode_summary.expansions_rejected = rejection_counts(done)
+        if not accepted:
+            reasons = sorted({reason for r in done for reason in r.rejected[:2]} | {r.error for r in done if r.error})
+            summary.warnings.append(f"episode EDDE accepted no variant from {len(seeds)} seed(s): "
+                                    + ("; ".join(reasons[:3]) or "the generator produced nothing"))
+        return accepted
+
     # ------------------------------------------------------------------ models
 
     def _chat_models(self, roles: list[str], **overrides: Any) -> dict[str, Any]:
@@ -572,7 +867,7 @@ def run_loop(config: LoopToolConfig, run: RunDir) -> RunReport:
     return report
 
 
-def shuffled(samples: list[Sample], seed: int) -> list[Sample]:
+def shuffled(samples: list[T], seed: int) -> list[T]:
     """A deterministic shuffle (the pool D_1 is drawn from)."""
     order = list(samples)
     random.Random(seed).shuffle(order)

@@ -11,7 +11,16 @@ Run folder layout (``looptool run``)::
         judge/                judge.journal.jsonl -> verdicts.jsonl (JudgeRecord per mismatch)
         expand/               expand.journal.jsonl -> expansions.jsonl (accepted samples)
         compose/              next.jsonl (D_{j+1}), composition.json
+        episodes.jsonl        E_j (loop.episodes on): the episodes this iteration trains on
+        episode_train/        the episode GRPO phase (from train/'s model): policy_j
+        episode_probe/        episode_probe.journal.jsonl -> outcomes.jsonl (EpisodeOutcome per episode)
+        episode_eval/         held-out episodes: outcomes.jsonl, scores.json
+        episode_judge/        verdicts.jsonl (EpisodeJudgeRecord per failed episode)
+        episode_expand/       expansions.jsonl (accepted episodes), outcomes.jsonl (EpisodeExpansionRecord)
+        episode_compose/      next.jsonl (E_{j+1}), composition.json
         iteration.json        IterationSummary
+    RUN/seed/episodes/        train.jsonl, heldout.jsonl (loop.episodes on; stage "seed/episodes")
+    RUN/base/episode_eval/    the base model on the held-out episodes
     RUN/run_report.json       RunReport (every mode, every iteration)
 """
 
@@ -21,6 +30,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from looptool.episodes import Episode
 from looptool.loop.verdicts import Verdict
 from looptool.schema import Sample, ToolCall
 
@@ -85,6 +95,59 @@ class ExpansionRecord(BaseModel):
     error: str | None = None
 
 
+class EpisodeJudgeRecord(BaseModel):
+    """JGLV's outcome for one failed episode and what the loop did with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str
+    verdict: Verdict
+    decided_by: str = Field(description="panel | unjudged | ablation")
+    analysis: str = ""
+    action: str = Field(description="error_seed | relabeled | relabel_rejected | dropped")
+    new_episode_id: str | None = None
+    episode: Episode | None = Field(default=None, description="the episode the action yields (relabeled: the new one)")
+    reason: str = ""
+    detail: dict[str, object] = Field(default_factory=dict, description="the full verdict (votes)")
+
+
+class EpisodeExpansionRecord(BaseModel):
+    """EDDE's outcome for one error-seed episode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_id: str
+    asked: int
+    produced: int
+    accepted_ids: list[str] = Field(default_factory=list)
+    accepted: list[Episode] = Field(default_factory=list, description="the accepted variants")
+    rejected: list[str] = Field(default_factory=list, description="one reason per rejected variant")
+    error: str | None = None
+
+
+class EpisodeIterationSummary(BaseModel):
+    """The episode side of one iteration (``loop.episodes`` on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trained_on: int = 0
+    train_steps: int = 0
+    probed: int = 0
+    succeeded: int = 0
+    stop_reasons: dict[str, int] = Field(default_factory=dict)
+    verdicts: dict[str, int] = Field(default_factory=dict)
+    relabeled: int = 0
+    relabel_rejected: int = 0
+    error_seeds: int = 0
+    expansions_asked: int = 0
+    expansions_accepted: int = 0
+    expansions_rejected: dict[str, int] = Field(default_factory=dict, description="rejections by reason kind")
+    next_size: int = 0
+    next_counts: dict[str, int] = Field(default_factory=dict, description="error_seeds, expansions, fresh")
+    heldout_success: float | None = Field(default=None, description="end-state success on the held-out episodes")
+    heldout_episodes: int = 0
+
+
 class StageTime(BaseModel):
     stage: str
     seconds: float
@@ -122,6 +185,7 @@ class IterationSummary(BaseModel):
     stage_times: list[StageTime] = Field(default_factory=list)
     tokens_by_role: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list, description="stages that produced nothing, and why")
+    episodes: EpisodeIterationSummary | None = Field(default=None, description="loop.episodes on: the episode side")
 
 
 class RunReport(BaseModel):
@@ -135,5 +199,7 @@ class RunReport(BaseModel):
     heldout_size: int = 0
     base_heldout_accuracy: float | None = None
     base_benchmark_accuracy: dict[str, float] = Field(default_factory=dict)
+    episode_heldout_size: int = 0
+    base_episode_success: float | None = Field(default=None, description="the base model's held-out end-state success")
     iterations: list[IterationSummary] = Field(default_factory=list)
     contamination: list[str] = Field(default_factory=list, description="tools overlapping evaluated benchmarks")

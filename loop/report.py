@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 HELDOUT_METRIC = "held-out ToolMatch"
+EPISODE_METRIC = "held-out end-state success"
 REPORT_FILE = "report.md"
 CHART_FILE = "accuracy.png"
 COMPARISON_REPORT_FILE = "comparison.md"
@@ -281,11 +282,56 @@ def composition_table(report: LoopReport) -> ReportTable:
     )
 
 
+def episodes_table(report: LoopReport) -> ReportTable:
+    """The episode side of each iteration (``loop.episodes``): probe, judge, expand, E_{j+1}."""
+    rows = []
+    for run, summary in _every_iteration(report):
+        episodes = summary.episodes
+        if episodes is None:
+            continue
+        verdicts = ", ".join(f"{name} {count}" for name, count in sorted(episodes.verdicts.items()))
+        rejected = ", ".join(f"{name} {count}" for name, count in sorted(episodes.expansions_rejected.items()))
+        used = episodes.next_counts
+        rows.append(
+            [
+                *_row_key(report, run, summary),
+                str(episodes.trained_on),
+                str(episodes.train_steps),
+                f"{episodes.succeeded}/{episodes.probed}",
+                verdicts or "-",
+                str(episodes.relabeled),
+                str(episodes.error_seeds),
+                _yield(episodes.expansions_accepted, episodes.expansions_asked),
+                rejected or "-",
+                str(used.get("error_seeds", 0)),
+                str(used.get("expansions", 0)),
+                str(used.get("fresh", 0)),
+                str(episodes.next_size),
+                _percent(episodes.heldout_success),
+            ]
+        )
+    return ReportTable(
+        title="Episodes: probe, judge, expand, E_{j+1}",
+        columns=[
+            *_key_columns(report), "E_j", "GRPO steps", "succeeded", "verdicts", "relabeled", "error seeds",
+            "expansion yield", "rejected by", "E^ES", "E^EE", "fresh", "E_{j+1}", "held-out success",
+        ],
+        rows=rows,
+        text_columns=("run", "mode", "verdicts", "rejected by"),
+        caption="each iteration's second GRPO phase trains on E_j (multi-step episodes); succeeded: greedy "
+        "rollouts that reached the expected end state; held-out success: end-state success on the held-out "
+        "episodes",
+    )
+
+
 def _metrics(run: RunView) -> list[str]:
     names = dict.fromkeys(run.report.base_benchmark_accuracy)
     for summary in run.report.iterations:
         names.update(dict.fromkeys(summary.benchmark_accuracy))
-    return [HELDOUT_METRIC, *names]
+    episodes = run.report.base_episode_success is not None or any(
+        summary.episodes is not None and summary.episodes.heldout_success is not None
+        for summary in run.report.iterations)
+    return [HELDOUT_METRIC, *([EPISODE_METRIC] if episodes else []), *names]
 
 
 def _accuracy(run: RunView, summary: IterationSummary | None, metric: str) -> float | None:
@@ -293,9 +339,13 @@ def _accuracy(run: RunView, summary: IterationSummary | None, metric: str) -> fl
     if summary is None:
         if metric == HELDOUT_METRIC:
             return run.report.base_heldout_accuracy
+        if metric == EPISODE_METRIC:
+            return run.report.base_episode_success
         return run.report.base_benchmark_accuracy.get(metric)
     if metric == HELDOUT_METRIC:
         return summary.heldout_accuracy
+    if metric == EPISODE_METRIC:
+        return summary.episodes.heldout_success if summary.episodes is not None else None
     return summary.benchmark_accuracy.get(metric)
 
 
@@ -386,6 +436,7 @@ def report_tables(report: LoopReport) -> list[ReportTable]:
         seed_table(report),
         findings_table(report),
         composition_table(report),
+        episodes_table(report),
         accuracy_table(report),
         stage_time_table(report),
         token_table(report),

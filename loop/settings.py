@@ -27,6 +27,50 @@ class PipelineSettings(BaseModel):
 register_section("pipeline", PipelineSettings)
 
 
+class EpisodeLoopSettings(BaseModel):
+    """``loop.episodes:``: multi-step episodes in the loop (off unless ``file`` is set).
+
+    Each iteration then trains a second GRPO phase on its episode set E_j (``sample_kind:
+    episode``, from the single-step result), probes E_j greedily on the served policy, judges
+    the failed episodes, expands the error seeds and composes E_{j+1} (docs/loop.md, episodes).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str | None = Field(
+        default=None, description="an episodes JSONL file, or `curated` for the shipped curated set; null: off"
+    )
+    share: float = Field(
+        default=0.25, gt=0.0, lt=1.0,
+        description="fraction of loop.budget given to episodes each iteration; single-step data gets the rest",
+    )
+    heldout: int = Field(
+        default=8, ge=0,
+        description="episodes held out of training (seeded, split by lineage source item), played by every policy",
+    )
+    max_tool_calling_iterations: int = Field(default=4, ge=1, description="tool rounds per rollout (training and probe)")
+    max_completion_tokens: int = Field(
+        default=512, ge=16, description="model + tool-result tokens per rollout (training and probe)"
+    )
+    max_prompt_tokens: int = Field(
+        default=2048, ge=256,
+        description="episode prompts (tool list + instruction); the curated filesystem tools alone are ~1,400 "
+        "SmolLM2 tokens, so keep this >= 2048",
+    )
+    rewards: list[str] = Field(
+        default_factory=lambda: ["episode_end_state"], min_length=1,
+        description="episode rewards of the episode GRPO phase (episode_end_state, episode_shaped)",
+    )
+    train_steps: int | None = Field(
+        default=None, ge=1, description="max_steps of the episode GRPO phase (default: train.max_steps)"
+    )
+    concurrency: int = Field(default=4, ge=1, description="episodes played at once (probe, held-out)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.file)
+
+
 class LoopSettings(BaseModel):
     """``loop:`` section: the closed loop's iterations, modes, data budget and stages.
 
@@ -76,6 +120,28 @@ class LoopSettings(BaseModel):
         "empty: in this process",
     )
     progress: bool = True
+    episodes: EpisodeLoopSettings = Field(default_factory=EpisodeLoopSettings)
+
+    @property
+    def episode_budget(self) -> int:
+        """Episodes per iteration (|E_j|): ``episodes.share`` of the budget, 0 when episodes are off."""
+        if not self.episodes.enabled:
+            return 0
+        return max(1, round(self.budget * self.episodes.share))
+
+    @property
+    def step_budget(self) -> int:
+        """Single-step samples per iteration (|D_j|): the rest of the budget."""
+        return self.budget - self.episode_budget
+
+    @model_validator(mode="after")
+    def _budget_leaves_single_step_data(self) -> LoopSettings:
+        if self.episodes.enabled and self.step_budget < 1:
+            raise ValueError(
+                f"loop.budget={self.budget} with loop.episodes.share={self.episodes.share} leaves no single-step "
+                "sample; raise the budget or lower the share"
+            )
+        return self
 
     @model_validator(mode="after")
     def _adapter_needs_no_prompt_logprobs(self) -> LoopSettings:
