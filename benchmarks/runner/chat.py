@@ -50,6 +50,11 @@ _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 _PROMPT_TOKENS = re.compile(r"\((\d+) in the messages")
 
 
+def exceeds_context(error: str) -> bool:
+    """Whether a request error is the server refusing a prompt longer than the model's context."""
+    return error.startswith("HTTP 400") and _CONTEXT_LIMIT.search(error) is not None
+
+
 def fitted_max_tokens(error: str, asked: int) -> int | None:
     """When vLLM refuses a request because prompt + ``max_tokens`` exceed the context
     ("maximum context length is C tokens ... (P in the messages, ...)"), the ``max_tokens``

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from rich.progress import (
@@ -35,10 +36,11 @@ from looptool.benchmarks.base import (
     ModelEndpoint,
     create_benchmark,
 )
-from looptool.benchmarks.runner.chat import OpenAIChatModel
+from looptool.benchmarks.runner.chat import OpenAIChatModel, exceeds_context
 from looptool.benchmarks.runner.identity import CellIdentity, CellMismatch, cell_identity
 from looptool.benchmarks.runner.settings import EvalSettings
 from looptool.benchmarks.runner.store import CellManifest, CellRequest, CellStore, find_cells
+from looptool.jsonl import write_json_atomic
 from looptool.logs import console
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ def score_cell(benchmark: Benchmark, entries: Sequence[EvalEntry], store: CellSt
     scores = benchmark.score_batch(scored, [outputs[entry.id] for entry in scored])
     summary = benchmark.summarize(scores)
     store.write_scores(scores, summary)
+    write_did_not_fit(store, scored, outputs)
     failed = [reply.error for entry in scored for reply in outputs[entry.id].replies if reply.error]
     if failed:
         log.warning(
@@ -150,6 +153,27 @@ def score_cell(benchmark: Benchmark, entries: Sequence[EvalEntry], store: CellSt
             store.path, len(failed), failed[0][:160],
         )
     return summary
+
+
+DID_NOT_FIT = "did_not_fit.json"
+
+
+def write_did_not_fit(store: CellStore, entries: Sequence[EvalEntry], outputs: dict[str, Any]) -> list[str]:
+    """``<cell>/did_not_fit.json``: the entries whose prompt outgrew the served model's context
+    at some turn (scored wrong), by category; logged with their count. Removed when none."""
+    found: dict[str, list[str]] = {}
+    for entry in entries:
+        if any(reply.error and exceeds_context(reply.error) for reply in outputs[entry.id].replies):
+            found.setdefault(entry.category, []).append(entry.id)
+    path = store.path / DID_NOT_FIT
+    if not found:
+        path.unlink(missing_ok=True)
+        return []
+    write_json_atomic(path, {"entries": sum(len(ids) for ids in found.values()), "by_category": found})
+    log.warning("%s: %d entries did not fit the served model's context (scored wrong): %s; list in %s",
+                store.path, sum(len(ids) for ids in found.values()),
+                ", ".join(f"{category} {len(ids)}" for category, ids in sorted(found.items())), path)
+    return [entry_id for ids in found.values() for entry_id in ids]
 
 
 class CellRunner:

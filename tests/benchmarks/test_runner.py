@@ -406,3 +406,20 @@ def test_a_changed_benchmark_prompt_is_a_new_identity(monkeypatch: pytest.Monkey
     assert [line.split(":")[0] for line in before.differences(after)] == ["benchmark_prompt"]
     fc = cell_identity(BfclV3({"fc_tools": "openai"}), ModelEndpoint(model="m", mode="function_calling"))
     assert "options.fc_tools" in " ".join(before.differences(fc))
+
+
+def test_entries_that_outgrow_the_context_are_listed_by_category(tmp_path: Path) -> None:
+    """A prompt the server refuses as longer than the model's context is scored wrong and the
+    entry is named in did_not_fit.json; other failures are not."""
+    too_long = ("This model's maximum context length is 4096 tokens. However, your request has 5000 input "
+                "tokens. Please reduce the length of the input messages.")
+    replies: list[Any] = [HttpError(400, too_long), GOOD_SIMPLE_0, HttpError(400, "some other refusal"), GOOD_SIMPLE_0]
+    out = tmp_path / "run"
+    with FakeOpenAIServer(replies=replies) as server:
+        assert _eval(server.base_url, out, "--limit", "4", "--concurrency", "1") == 0
+    listed = json.loads((out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "did_not_fit.json").read_text())
+    assert listed["entries"] == 1 and list(listed["by_category"]) == ["simple"]
+    (entry_id,) = listed["by_category"]["simple"]
+    scores = [json.loads(line) for line in
+              (out / "cells" / "fake__prompt_hermes" / "bfcl_v3" / "scores.jsonl").read_text().splitlines()]
+    assert next(s for s in scores if s["entry_id"] == entry_id)["score"] == 0.0
