@@ -67,6 +67,7 @@ class EpisodeRow:
     episode_id: str
     prompt: list[dict[str, Any]]
     environment: str
+    backends: tuple[str, ...]
     episode: str
     prompt_tokens: int
 
@@ -87,8 +88,7 @@ class EpisodeRows:
 
     def environments(self) -> dict[str, type[EpisodeEnvironment]]:
         """Environment name -> class, for every backend set the rows use."""
-        return {row.environment: environment_class(Episode.model_validate_json(row.episode).backends)
-                for row in self.rows}
+        return {row.environment: environment_class(row.backends) for row in self.rows}
 
 
 def prompt_token_count(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
@@ -115,7 +115,8 @@ def build_episode_rows(episodes: Sequence[Episode], tokenizer: Any, *, max_promp
                         episode.id, tokens, max_prompt_tokens)
             continue
         rows.append(EpisodeRow(episode_id=episode.id, prompt=messages, environment=episode.environment_name,
-                               episode=episode.model_dump_json(), prompt_tokens=tokens))
+                               backends=tuple(episode.backends), episode=episode.model_dump_json(),
+                               prompt_tokens=tokens))
     return EpisodeRows(rows=rows, over_limit=over, max_prompt_tokens_seen=longest)
 
 
