@@ -53,9 +53,10 @@ class EpisodeLoopSettings(BaseModel):
         default=512, ge=16, description="model + tool-result tokens per rollout (training and probe)"
     )
     max_prompt_tokens: int = Field(
-        default=2048, ge=256,
-        description="episode prompts (tool list + instruction); the curated filesystem tools alone are ~1,400 "
-        "SmolLM2 tokens, so keep this >= 2048",
+        default=3072, ge=256,
+        description="episode prompts (tool list + instruction): SmolLM2 tokens of the curated episodes' prompts "
+        "are ~1,550-1,730 with one backend and ~2,860-2,920 with file system + calendar; longer ones are "
+        "dropped and counted (serve.max_model_len must hold this plus max_completion_tokens)",
     )
     rewards: list[str] = Field(
         default_factory=lambda: ["episode_end_state"], min_length=1,
