@@ -20,7 +20,8 @@ Variants: ``before`` (the smoke recipe as it was: 4 completions per pass, no che
 (the low-memory settings: checkpointing, 2 completions per pass, ``cpu_mmap_threshold_kib: 64``), ``after-micro4`` / ``after-mmap1m`` /
 ``after-no-checkpointing`` (one default changed each), ``trim`` / ``trim-micro4`` (glibc's
 own threshold, ``malloc_trim`` after every pass instead), ``plain-after`` (plain TRL with the same settings:
-checkpointing, 2 completions per pass, ``MALLOC_MMAP_THRESHOLD_=65536``). Writes ``<out>/results.json`` and a table.
+checkpointing, 2 completions per pass, ``MALLOC_MMAP_THRESHOLD_=65536``), ``plain-trim`` (plain TRL with
+checkpointing, 2 completions per pass and the same ``malloc_trim`` callback). Writes ``<out>/results.json`` and a table.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                               "micro_batch_size": 4}},
     "plain-after": {"impl": "plain", "train": {"micro_batch_size": 2, "gradient_checkpointing": True},
                     "env": {"MALLOC_MMAP_THRESHOLD_": "65536"}},
+    "plain-trim": {"impl": "plain", "train": {"micro_batch_size": 2, "gradient_checkpointing": True,
+                                              "cpu_trim_memory": True}},
 }
 
 
@@ -134,6 +137,7 @@ def run_plain(model: str, data: Path, out: Path, steps: int, train: dict[str, An
     from looptool.schema import Sample
     from looptool.training.examples import build_example
     from looptool.training.rewards import tool_match, tool_match_shaped
+    from looptool.training.trainer import TrimFreedMemory
 
     rows = [build_example(sample, None, max_prompt_tokens=10**9).to_row() for sample in read_jsonl(data, Sample)]
     completions = SMOKE["prompts_per_step"] * SMOKE["num_generations"]
@@ -153,7 +157,7 @@ def run_plain(model: str, data: Path, out: Path, steps: int, train: dict[str, An
         train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(model, padding_side="left"),
         peft_config=LoraConfig(r=SMOKE["lora_r"], lora_alpha=2 * SMOKE["lora_r"], target_modules="all-linear",
                                task_type="CAUSAL_LM"),
-        callbacks=[timer],
+        callbacks=[timer, *([TrimFreedMemory()] if train.get("cpu_trim_memory") else [])],
     )
     trainer.train()
 
