@@ -44,8 +44,9 @@ log = logging.getLogger("perf.grpo_memory")
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 SMOKE = {"prompts_per_step": 2, "num_generations": 4, "max_completion_tokens": 64, "lora_r": 16,
          "learning_rate": 2e-4, "temperature": 0.7}
-OLD = {"cpu_mmap_threshold_kib": None}  # glibc's dynamic mmap threshold (the default)
-LOW = {"gradient_checkpointing": True, "micro_batch_size": 2, "cpu_mmap_threshold_kib": 64}  # the low-memory settings
+OLD = {"cpu_mmap_threshold_kib": None, "cpu_trim_memory": False}  # glibc as it comes: no threshold, no trim
+LOW = {"gradient_checkpointing": True, "micro_batch_size": 2, "cpu_mmap_threshold_kib": 64,
+       "cpu_trim_memory": False}  # the first low-memory settings (mmap threshold)
 VARIANTS: dict[str, dict[str, Any]] = {
     "before": {"impl": "ours", "train": {"micro_batch_size": 4, "gradient_checkpointing": False, **OLD}},
     "plain": {"impl": "plain", "train": {"micro_batch_size": 4, "gradient_checkpointing": False}},

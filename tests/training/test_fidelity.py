@@ -278,13 +278,20 @@ def test_mmap_threshold_is_set_in_glibc() -> None:
     assert set_mmap_threshold(64 * 1024)  # glibc accepts it (Linux CI); 0 would mean refused
 
 
-def test_checkpointing_and_micro_batch_reach_trl(tmp_path: Path) -> None:
-    default = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=TrainSettings(device="cpu")),
-                          plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=None), CPU)
-    assert not (default.activation_checkpointing or default.gradient_checkpointing)
-    assert (default.per_device_train_batch_size, default.gradient_accumulation_steps) == (8, 1)
-    low_memory = TrainSettings(device="cpu", gradient_checkpointing=True, micro_batch_size=2)
-    plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=low_memory.micro_batch_size)
-    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=low_memory), plan, CPU)
+def test_cpu_defaults_bound_memory_and_cuda_defaults_do_not(tmp_path: Path) -> None:
+    """Null checkpointing / micro-batch: on CPU checkpointing and 2 completions per pass (and
+    malloc_trim), on CUDA neither; explicit values win on both."""
+    settings = TrainSettings()
+    assert settings.cpu_trim_memory
+    assert settings.checkpointing_for("cpu") and not settings.checkpointing_for("cuda")
+    assert settings.micro_batch_for("cpu") == 2 and settings.micro_batch_for("cuda") is None
+    plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=settings.micro_batch_for("cpu"))
+    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=settings), plan, CPU)
     assert args.activation_checkpointing or args.gradient_checkpointing
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
+    explicit = TrainSettings(gradient_checkpointing=False, micro_batch_size=8)
+    assert not explicit.checkpointing_for("cpu") and explicit.micro_batch_for("cpu") == 8
+    plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=explicit.micro_batch_for("cpu"))
+    args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=explicit), plan, CPU)
+    assert not (args.activation_checkpointing or args.gradient_checkpointing)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (8, 1)

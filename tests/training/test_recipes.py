@@ -14,15 +14,16 @@ from looptool.training.settings import TrainSettings
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize(("name", "processes"), [("train_cpu.yaml", 1), ("grpo_qwen3_8b.yaml", 8)])
-def test_recipe_is_valid(name: str, processes: int) -> None:
+@pytest.mark.parametrize(("name", "processes", "device"),
+                         [("train_cpu.yaml", 1, "cpu"), ("smoke.yaml", 1, "cpu"), ("grpo_qwen3_8b.yaml", 8, "cuda")])
+def test_recipe_is_valid(name: str, processes: int, device: str) -> None:
     path = CONFIGS / name
     assert path.read_text().startswith("# Run with")
     settings = load_config(path).section("train", TrainSettings)
     plan = plan_batches(
         prompts_per_step=settings.prompts_per_step,
         num_generations=settings.num_generations,
-        micro_batch_size=settings.micro_batch_size,
+        micro_batch_size=settings.micro_batch_for(device),
         processes=processes,
     )
     assert not plan.notes  # the recipe needs no adjustment
