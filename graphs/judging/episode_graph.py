@@ -13,7 +13,6 @@ left. Execution decides nothing here: the attempt already ran and missed the exp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import operator
 import time
@@ -30,15 +29,15 @@ from looptool.agents.label_judge import (
     EPISODE_JUDGE_PROMPT,
     AnswerOrder,
     EpisodeAttempt,
-    Verdict,
     judge_episode,
 )
 from looptool.episodes import Episode
+from looptool.graphs.judging.ballots import cast_vote, record, tally_votes
 from looptool.graphs.judging.context import JudgingContext, PanelJudge, build_panel
 from looptool.graphs.judging.graph import ballot_orders
-from looptool.graphs.judging.panel import JudgeVote, count_votes, position_disagreement
+from looptool.graphs.judging.panel import JudgeVote, position_disagreement
 from looptool.graphs.judging.settings import JglvSettings, PanelSeat
-from looptool.graphs.judging.state import DecidedBy, LabelVerdict
+from looptool.graphs.judging.state import LabelVerdict
 from looptool.schema import ToolSpec
 from looptool.traces import EventKind, TraceStore
 
@@ -74,16 +73,6 @@ class EpisodeBallotState(EpisodeJudgingInputState):
     order: AnswerOrder
 
 
-def _record(runtime: Runtime[JudgingContext], trace_id: str, kind: EventKind, node: str, content: str,
-            data: dict[str, Any], started: float, role: str | None = None) -> None:
-    traces = runtime.context.traces
-    if traces is not None:
-        traces.record(trace_id, kind, node=node, role=role, content=content, data=data, started_at=started)
-
-
-def _describe_error(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def send_ballots(state: EpisodeJudgingInputState, runtime: Runtime[JudgingContext]) -> list[Send]:
@@ -98,33 +87,14 @@ def send_ballots(state: EpisodeJudgingInputState, runtime: Runtime[JudgingContex
 
 async def episode_judge(state: EpisodeBallotState, runtime: Runtime[JudgingContext]) -> Command[Literal["tally"]]:
     """One seat judges one A/B order, retried on failure; a judge that keeps failing votes UNJUDGED."""
-    started = time.time()
     context = runtime.context
-    settings = context.settings
     seat, order = state["seat"], state["order"]
     binding = context.binding(context.judge(seat.name), state["item_id"])
-    errors: list[str] = []
-    vote: JudgeVote | None = None
-    for attempt in range(1, settings.judge_retries + 2):
-        call = judge_episode(binding, state["episode"], state["tools"], state["reference"], state["attempt"], order,
-                             initial_state=state["initial_state"], prompt=context.prompt)
-        try:
-            judgement = await (asyncio.wait_for(call, settings.timeout_s) if settings.timeout_s else call)
-        except Exception as error:  # any model failure becomes a recorded reason, never an exception
-            errors.append(f"attempt {attempt}: {_describe_error(error)}")
-            log.warning("jglv %s: judge %s failed (%s)", state["item_id"], seat.name, errors[-1])
-            continue
-        vote = JudgeVote(judge=seat.name, role=seat.role, order=order, verdict=judgement.verdict,
-                         analysis=judgement.analysis, choice=judgement.choice, attempts=attempt)
-        break
-    if vote is None:
-        vote = JudgeVote(judge=seat.name, role=seat.role, order=order, verdict=Verdict.UNJUDGED,
-                         error="; ".join(errors), attempts=settings.judge_retries + 1)
-    _record(runtime, state["item_id"], EventKind.VERDICT, EPISODE_JUDGE, vote.analysis or vote.error or "",
-            {"verdict": vote.verdict.value, "order": order.value, "choice": vote.choice,
-             "attempts": vote.attempts, "error": vote.error}, started, role=seat.name)
-    _record(runtime, state["item_id"], EventKind.NODE, EPISODE_JUDGE, f"{seat.name} ({order.value})",
-            {"goto": TALLY}, started, role=seat.name)
+    vote = await cast_vote(
+        runtime, state["item_id"], seat, order,
+        lambda: judge_episode(binding, state["episode"], state["tools"], state["reference"], state["attempt"], order,
+                              initial_state=state["initial_state"], prompt=context.prompt),
+        node=EPISODE_JUDGE, next_node=TALLY)
     return Command(goto=TALLY, update={"votes": [vote]})
 
 
@@ -132,21 +102,17 @@ async def tally(state: EpisodeJudgingState, runtime: Runtime[JudgingContext]) ->
     """Count the votes with the panel rule (:mod:`looptool.graphs.judging.panel`)."""
     started = time.time()
     context = runtime.context
-    seat_index = {judge.seat.name: index for index, judge in enumerate(context.panel)}
-    votes = sorted(state.get("votes", []),
-                   key=lambda vote: (seat_index.get(vote.judge, 0), vote.order.value != "label_first"))
-    outcome = count_votes(votes)
-    decided_by: DecidedBy = "unjudged" if outcome.verdict == Verdict.UNJUDGED else "panel"
-    analysis = next((vote.analysis for vote in votes if vote.valid and vote.verdict == outcome.verdict), "")
+    counted = tally_votes(state.get("votes", []), context)
+    votes, outcome, decided_by, analysis = counted.votes, counted.count, counted.decided_by, counted.analysis
     result = LabelVerdict(
         sample_id=state["episode"].id, verdict=outcome.verdict, decided_by=decided_by, analysis=analysis,
         votes=votes, panel_rule=outcome.rule,
         position_disagreement=position_disagreement(votes) if context.settings.orders == "both" else None,
         prompt_version=context.prompt.version,
     )
-    _record(runtime, state["item_id"], EventKind.VERDICT, TALLY, result.verdict.value,
+    record(runtime, state["item_id"], EventKind.VERDICT, TALLY, result.verdict.value,
             {"decided_by": decided_by, "rule": outcome.rule, "counts": outcome.counts}, started)
-    _record(runtime, state["item_id"], EventKind.NODE, TALLY, result.verdict.value, {"goto": DONE}, started)
+    record(runtime, state["item_id"], EventKind.NODE, TALLY, result.verdict.value, {"goto": DONE}, started)
     return Command(goto=DONE, update={"result": result})
 
 

@@ -15,11 +15,10 @@ item's ``item_id``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -27,13 +26,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from looptool.agents.label_judge import AnswerOrder, Verdict, judge_label
+from looptool.graphs.judging.ballots import cast_vote, describe_error, record, tally_votes
 from looptool.graphs.judging.context import JudgingContext
 from looptool.graphs.judging.evidence import ExecutionEvidence, gather_evidence
-from looptool.graphs.judging.panel import JudgeVote, count_votes, position_disagreement
+from looptool.graphs.judging.panel import position_disagreement
 from looptool.graphs.judging.settings import JglvSettings
 from looptool.graphs.judging.state import (
     BallotState,
-    DecidedBy,
     JudgingInputState,
     JudgingOutputState,
     JudgingState,
@@ -58,16 +57,6 @@ def ballot_orders(settings: JglvSettings, sample_id: str, seat_name: str) -> lis
     return [rng.choice([AnswerOrder.LABEL_FIRST, AnswerOrder.PREDICTION_FIRST])]
 
 
-def _describe_error(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _record(runtime: Runtime[JudgingContext], trace_id: str, kind: EventKind, node: str, content: str,
-            data: dict[str, Any], started: float, role: str | None = None) -> None:
-    traces = runtime.context.traces
-    if traces is not None:
-        traces.record(trace_id, kind, node=node, role=role, content=content, data=data, started_at=started)
 
 
 async def evidence(
@@ -83,16 +72,16 @@ async def evidence(
         try:
             found = gather_evidence(sample, prediction, registry=context.registry, scenarios=context.scenarios)
         except Exception as error:  # e.g. a scenario the backend refuses: judge without evidence
-            reason = f"execution failed: {_describe_error(error)}"
+            reason = f"execution failed: {describe_error(error)}"
             log.warning("jglv %s: %s", state["item_id"], reason)
             found = ExecutionEvidence(status="not_applicable", reason=reason)
     note = f"{found.status}: {found.reason}" if found is not None else "execution evidence off"
     if found is not None and found.decides:
         result = LabelVerdict(sample_id=sample.id, verdict=Verdict.BOTH_CORRECT, decided_by="execution",
                               analysis=found.reason, evidence=found, prompt_version=context.prompt.version)
-        _record(runtime, state["item_id"], EventKind.VERDICT, EVIDENCE, result.verdict.value,
+        record(runtime, state["item_id"], EventKind.VERDICT, EVIDENCE, result.verdict.value,
                 {"decided_by": "execution", "reason": found.reason}, started)
-        _record(runtime, state["item_id"], EventKind.NODE, EVIDENCE, note, {"goto": DONE}, started)
+        record(runtime, state["item_id"], EventKind.NODE, EVIDENCE, note, {"goto": DONE}, started)
         return Command(goto=DONE, update={"evidence": found, "result": result})
     ballots = [
         Send(LABEL_JUDGE, BallotState(item_id=state["item_id"], sample=sample, prediction=prediction,
@@ -100,7 +89,7 @@ async def evidence(
         for judge in context.panel
         for order in ballot_orders(context.settings, sample.id, judge.seat.name)
     ]
-    _record(runtime, state["item_id"], EventKind.NODE, EVIDENCE, note,
+    record(runtime, state["item_id"], EventKind.NODE, EVIDENCE, note,
             {"goto": LABEL_JUDGE, "ballots": len(ballots)}, started)
     return Command(goto=ballots, update={"evidence": found})
 
@@ -108,34 +97,14 @@ async def evidence(
 async def label_judge(state: BallotState, runtime: Runtime[JudgingContext]) -> Command[Literal["tally"]]:
     """One seat judges one A/B order, retried on failure; a judge that keeps failing votes
     UNJUDGED with the reason."""
-    started = time.time()
     context = runtime.context
-    settings = context.settings
     seat, order = state["seat"], state["order"]
     binding = context.binding(context.judge(seat.name), state["item_id"])
     shown = state["evidence"].for_judge() if state["evidence"] is not None else None
-    errors: list[str] = []
-    vote: JudgeVote | None = None
-    for attempt in range(1, settings.judge_retries + 2):
-        call = judge_label(binding, state["sample"], state["prediction"], order, evidence=shown,
-                           prompt=context.prompt)
-        try:
-            judgement = await (asyncio.wait_for(call, settings.timeout_s) if settings.timeout_s else call)
-        except Exception as error:  # any model failure becomes a recorded reason, never an exception
-            errors.append(f"attempt {attempt}: {_describe_error(error)}")
-            log.warning("jglv %s: judge %s failed (%s)", state["item_id"], seat.name, errors[-1])
-            continue
-        vote = JudgeVote(judge=seat.name, role=seat.role, order=order, verdict=judgement.verdict,
-                         analysis=judgement.analysis, choice=judgement.choice, attempts=attempt)
-        break
-    if vote is None:
-        vote = JudgeVote(judge=seat.name, role=seat.role, order=order, verdict=Verdict.UNJUDGED,
-                         error="; ".join(errors), attempts=settings.judge_retries + 1)
-    _record(runtime, state["item_id"], EventKind.VERDICT, LABEL_JUDGE, vote.analysis or vote.error or "",
-            {"verdict": vote.verdict.value, "order": order.value, "choice": vote.choice,
-             "attempts": vote.attempts, "error": vote.error}, started, role=seat.name)
-    _record(runtime, state["item_id"], EventKind.NODE, LABEL_JUDGE, f"{seat.name} ({order.value})",
-            {"goto": TALLY}, started, role=seat.name)
+    vote = await cast_vote(
+        runtime, state["item_id"], seat, order,
+        lambda: judge_label(binding, state["sample"], state["prediction"], order, evidence=shown, prompt=context.prompt),
+        node=LABEL_JUDGE, next_node=TALLY)
     return Command(goto=TALLY, update={"votes": [vote]})
 
 
@@ -143,21 +112,18 @@ async def tally(state: JudgingState, runtime: Runtime[JudgingContext]) -> Comman
     """Count the votes with the panel rule (see :mod:`looptool.graphs.judging.panel`)."""
     started = time.time()
     context = runtime.context
-    seat_index = {judge.seat.name: index for index, judge in enumerate(context.panel)}
-    votes = sorted(state.get("votes", []), key=lambda vote: (seat_index.get(vote.judge, 0), vote.order.value != "label_first"))
-    outcome = count_votes(votes)
-    decided_by: DecidedBy = "unjudged" if outcome.verdict == Verdict.UNJUDGED else "panel"
-    analysis = next((vote.analysis for vote in votes if vote.valid and vote.verdict == outcome.verdict), "")
+    counted = tally_votes(state.get("votes", []), context)
+    votes, outcome, decided_by, analysis = counted.votes, counted.count, counted.decided_by, counted.analysis
     result = LabelVerdict(
         sample_id=state["sample"].id, verdict=outcome.verdict, decided_by=decided_by, analysis=analysis,
         votes=votes, panel_rule=outcome.rule, evidence=state.get("evidence"),
         position_disagreement=position_disagreement(votes) if context.settings.orders == "both" else None,
         prompt_version=context.prompt.version,
     )
-    _record(runtime, state["item_id"], EventKind.VERDICT, TALLY, result.verdict.value,
+    record(runtime, state["item_id"], EventKind.VERDICT, TALLY, result.verdict.value,
             {"decided_by": decided_by, "rule": outcome.rule, "counts": outcome.counts,
              "position_disagreement": result.position_disagreement}, started)
-    _record(runtime, state["item_id"], EventKind.NODE, TALLY, result.verdict.value, {"goto": DONE}, started)
+    record(runtime, state["item_id"], EventKind.NODE, TALLY, result.verdict.value, {"goto": DONE}, started)
     return Command(goto=DONE, update={"result": result})
 
 
