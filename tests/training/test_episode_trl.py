@@ -9,18 +9,16 @@ our environments, rewards, log-probs, the optimizer step, checkpoints — is rea
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from transformers import TrainerCallback
 
 from looptool.jsonl import write_jsonl
 from looptool.training.settings import TrainSettings
 from looptool.training.trainer import TrainingInterrupted, TrainJob, run_training
 from tests.training.test_episodes import COPY, MKDIR, WRITE, backup_episode, hermes
+from tests.training.test_train import CtrlCDuringFirstStep
 
 SCRIPT = [hermes(MKDIR), hermes(COPY, WRITE), "Backed up."]
 SETTINGS: dict[str, Any] = {
@@ -39,11 +37,6 @@ SETTINGS: dict[str, Any] = {
     "heldout_backend": "transformers",
 }
 
-
-class CtrlCDuringFirstStep(TrainerCallback):
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step == 0:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.fixture
