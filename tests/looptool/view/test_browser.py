@@ -62,18 +62,21 @@ class Browser:
 def served(tmp_path: Path) -> Iterator[str]:
     """``looptool view`` in its own process on a free port; stopped with Ctrl-C (SIGINT)."""
     run = build_run(tmp_path / "run")
-    process = subprocess.Popen([sys.executable, "-m", "looptool.cli", "view", str(run)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "NO_COLOR": "1"})
+    log_path = tmp_path / "view-stderr.log"  # a file, not a pipe nobody reads: a full pipe would block the server
+    with log_path.open("w", encoding="utf-8") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "looptool.cli", "view", str(run)],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**os.environ, "NO_COLOR": "1"})
     assert process.stdout is not None
     line = process.stdout.readline()
     found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-    assert found, line + (process.stderr.read() if process.stderr else "")
+    assert found, line + log_path.read_text(encoding="utf-8")
     try:
         yield found.group(0).rstrip("/")
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        code = process.wait(timeout=60)
+        assert code == 0, log_path.read_text(encoding="utf-8")[-3000:]
 
 
 def _href(dom: str, pattern: str) -> str:
