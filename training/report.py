@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import resource
 import sys
 from pathlib import Path
@@ -120,8 +121,32 @@ def reward_curve(log_history: list[dict[str, Any]], reward_names: list[str]) -> 
     return points
 
 
+STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's peak-RSS counter (Linux ``VmHWM``) afresh, so the report shows the
+    training's own peak even when training runs inside a longer process (the loop). False where
+    the kernel does not allow it (then the lifetime peak is reported)."""
+    try:
+        CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _hwm_bytes() -> int | None:
+    try:
+        match = re.search(r"VmHWM:\s+(\d+)\s+kB", STATUS.read_text())
+    except OSError:
+        return None
+    return int(match.group(1)) * 1024 if match else None
+
+
 def peak_memory() -> tuple[int, str]:
-    """Peak CUDA memory allocated when CUDA was used, else this process's peak RSS."""
+    """Peak CUDA memory allocated when CUDA was used, else this process's peak RSS since
+    :func:`reset_peak_rss` (``VmHWM``; the lifetime ``ru_maxrss`` where there is none)."""
     try:
         import torch
 
@@ -129,5 +154,8 @@ def peak_memory() -> tuple[int, str]:
             return int(torch.cuda.max_memory_allocated()), "cuda"
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
+    hwm = _hwm_bytes()
+    if hwm is not None:
+        return hwm, "rss"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (rss if sys.platform == "darwin" else rss * 1024), "rss"

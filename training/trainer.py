@@ -42,7 +42,14 @@ from looptool.training.evaluate import HeldoutResult, heldout_accuracy, vllm_hel
 from looptool.training.examples import ExampleSet, build_examples
 from looptool.training.model import load_tokenizer, model_type, resolve_model_path
 from looptool.training.progress import RichProgressCallback
-from looptool.training.report import REPORT_NAME, DataCounts, TrainReport, peak_memory, reward_curve
+from looptool.training.report import (
+    REPORT_NAME,
+    DataCounts,
+    TrainReport,
+    peak_memory,
+    reset_peak_rss,
+    reward_curve,
+)
 from looptool.training.rewards import UnknownRewardError, get_rewards
 from looptool.training.settings import TrainSettings
 
@@ -477,6 +484,7 @@ def run_training(job: TrainJob) -> TrainReport:
     """Train (or resume, or return the finished run's report); see the module docstring."""
     started = time.perf_counter()
     settings = job.settings
+    reset_peak_rss()  # the report's peak is this training's, not the whole process's (the loop)
     quiet_libraries()
     run = RunDir(job.out)
     report_path = job.out / REPORT_NAME

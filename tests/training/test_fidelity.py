@@ -295,3 +295,20 @@ def test_cpu_defaults_bound_memory_and_cuda_defaults_do_not(tmp_path: Path) -> N
     args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=explicit), plan, CPU)
     assert not (args.activation_checkpointing or args.gradient_checkpointing)
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (8, 1)
+
+
+def test_the_reported_peak_is_the_trainings_own() -> None:
+    """After a reset, the peak counts only what came later: a 300 MiB buffer freed before the
+    reset does not show, one touched after it does."""
+    from looptool.training.report import peak_memory, reset_peak_rss
+
+    before = bytearray(300 * 2**20)
+    del before
+    if not reset_peak_rss():
+        pytest.skip("this kernel does not allow resetting VmHWM")
+    low, kind = peak_memory()
+    assert kind == "rss"
+    after = bytearray(300 * 2**20)
+    high, _ = peak_memory()
+    assert high - low >= 250 * 2**20
+    del after
