@@ -22,7 +22,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from looptool.agents.backends.episode_env import environment_for, run_call, tool_schemas
+from looptool.agents.backends.episode_env import (
+    environment_class,
+    environment_for,
+    run_call,
+    tool_schemas,
+)
 from looptool.codecs import decode_hermes_reply
 from looptool.completions import CompletionResult
 from looptool.episodes import Episode
@@ -72,8 +77,8 @@ def _ids(encoded: Any) -> list[int]:
 
 def episode_prompt_ids(tokenizer: Any, episode: Episode, preamble: str = "") -> list[int]:
     """The first prompt of ``episode`` as TRL renders it in training."""
-    environment = environment_for(episode)
-    return _ids(tokenizer.apply_chat_template(episode_messages(episode, preamble), tools=tool_schemas(type(environment)),
+    tools = tool_schemas(environment_class(episode.backends))
+    return _ids(tokenizer.apply_chat_template(episode_messages(episode, preamble), tools=tools,
                                               tokenize=True, add_generation_prompt=True))
 
 

@@ -77,12 +77,12 @@ def load_training_episodes(path: Path) -> list[Episode]:
     return episodes
 
 
-def prepare_episode_data(data: Path, heldout_data: Path | None, tokenizer: Any, settings: TrainSettings,
-                         seed: int) -> EpisodeData:
-    """Load, split (a held-out file, or a seeded slice) and render the episodes."""
-    episodes = load_training_episodes(data)
-    if heldout_data is not None:
-        train, heldout = episodes, load_training_episodes(heldout_data)
+def prepare_episode_data(data: Path, episodes: list[Episode], heldout_file: list[Episode] | None, tokenizer: Any,
+                         settings: TrainSettings, seed: int) -> EpisodeData:
+    """Split the loaded episodes (``heldout_file``, or a seeded slice) and render them; ``data``
+    names the file in errors."""
+    if heldout_file is not None:
+        train, heldout = episodes, heldout_file
     else:
         split = split_heldout(episodes, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=seed)
         train, heldout = split.train, split.heldout

@@ -500,9 +500,8 @@ def run_training(job: TrainJob) -> TrainReport:
     check_data_kind(job.data, settings)
     episode_mode = settings.sample_kind == "episode"
     if episode_mode:
-        load_training_episodes(job.data)
-        if job.heldout_data is not None:
-            load_training_episodes(job.heldout_data)
+        episode_files = (load_training_episodes(job.data),
+                         load_training_episodes(job.heldout_data) if job.heldout_data is not None else None)
         samples, heldout = [], None
     else:
         samples = load_samples(job.data, invalid_labels=settings.invalid_labels)
@@ -511,7 +510,7 @@ def run_training(job: TrainJob) -> TrainReport:
     model_path = resolve_model_path(job.model)
     hardware = choose_hardware(settings)
     tokenizer = load_tokenizer(model_path)
-    episodes = (prepare_episode_data(job.data, job.heldout_data, tokenizer, settings, job.seed)
+    episodes = (prepare_episode_data(job.data, *episode_files, tokenizer, settings, job.seed)
                 if episode_mode else None)
     data = prepare_data(job, samples, heldout, tokenizer) if episodes is None else None
     train_rows = data.train.rows() if data is not None else episodes.train.dicts() if episodes else []
