@@ -12,13 +12,17 @@ shared machine disturbs far less than wall time.
 
     .venv/bin/python perf/grpo_memory.py --out runs/perf/grpo-memory --steps 3 [--variants a,b]
 
+``--data`` / ``--model`` take a loop run's own training stage instead (e.g. a smoke run's
+``loop/iter_2/data.jsonl`` and ``loop/iter_1/train/model``): the composed data's prompts are
+longer than the seed set's.
+
 Variants: ``before`` (the smoke recipe as it was: 4 completions per pass, no checkpointing),
 ``plain`` (a plain TRL script with the ``before`` settings), ``checkpointing``, ``micro2``
 (checkpointing + 2 completions per pass), ``arena2`` (``micro2`` + ``MALLOC_ARENA_MAX=2``),
 ``mmap64k`` (``micro2`` + ``MALLOC_MMAP_THRESHOLD_=65536``: freed tensors go back to the OS),
 ``jemalloc`` (``micro2`` with Debian's libjemalloc2 preloaded, when installed), ``after``
 (the low-memory settings: checkpointing, 2 completions per pass, ``cpu_mmap_threshold_kib: 64``), ``after-micro4`` / ``after-mmap1m`` /
-``after-no-checkpointing`` (one default changed each), ``trim`` / ``trim-micro4`` (glibc's
+``after-no-checkpointing`` (one default changed each), ``trim`` / ``trim-micro4`` / ``trim-micro1`` (glibc's
 own threshold, ``malloc_trim`` after every pass instead), ``plain-after`` (plain TRL with the same settings:
 checkpointing, 2 completions per pass, ``MALLOC_MMAP_THRESHOLD_=65536``), ``plain-trim`` (plain TRL with
 checkpointing, 2 completions per pass and the same ``malloc_trim`` callback). Writes ``<out>/results.json`` and a table.
@@ -65,6 +69,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trim": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": None, "cpu_trim_memory": True}},
     "trim-micro4": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": None, "cpu_trim_memory": True,
                                               "micro_batch_size": 4}},
+    "trim-micro1": {"impl": "ours", "train": {**LOW, "cpu_mmap_threshold_kib": None, "cpu_trim_memory": True,
+                                              "micro_batch_size": 1}},
     "plain-after": {"impl": "plain", "train": {"micro_batch_size": 2, "gradient_checkpointing": True},
                     "env": {"MALLOC_MMAP_THRESHOLD_": "65536"}},
     "plain-trim": {"impl": "plain", "train": {"micro_batch_size": 2, "gradient_checkpointing": True,
@@ -172,11 +178,12 @@ def worker(args: argparse.Namespace) -> int:
     from looptool.training.model import resolve_model_path
 
     variant = VARIANTS[args.variant]
-    model = str(resolve_model_path("embedded"))
+    model = str(resolve_model_path(args.model))
     out = Path(args.out) / args.variant
     out.mkdir(parents=True, exist_ok=True)
-    data = out / "samples.jsonl"
-    write_jsonl(data, training_samples(16))
+    data = Path(args.data) if args.data else out / "samples.jsonl"
+    if not args.data:
+        write_jsonl(data, training_samples(16))
     peaks = PhasePeaks()
     peaks.wrap(GRPOTrainer, "_generate", "generation")
     peaks.wrap(GRPOTrainer, "_get_per_token_logps_and_entropies", "logprob")
@@ -211,6 +218,8 @@ def main() -> int:
     parser.add_argument("--out", default="runs/perf/grpo-memory")
     parser.add_argument("--steps", type=int, default=3, help="steps per variant (the first is warm-up)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
+    parser.add_argument("--data", help="training samples (JSONL); default: 16 curated seed samples")
+    parser.add_argument("--model", default="embedded", help="model folder (default: the embedded SmolLM2)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -231,7 +240,8 @@ def main() -> int:
         result_file = out / f"{name}.json"
         log.info("running %s", name)
         subprocess.run([sys.executable, __file__, "--worker", "--variant", name, "--steps", str(args.steps),
-                        "--out", str(out), "--result", str(result_file)], check=True, env=env)
+                        "--out", str(out), "--result", str(result_file), "--model", args.model,
+                        *(["--data", args.data] if args.data else [])], check=True, env=env)
         results.append(json.loads(result_file.read_text()))
         (out / "results.json").write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -73,6 +73,11 @@ class TrainReport(BaseModel):
     tokens_per_s: float | None = Field(description="tokens processed in this invocation / train_time_s")
     peak_memory_bytes: int
     peak_memory_kind: str = Field(description="'rss' (CPU process peak) or 'cuda' (max allocated)")
+    peak_rss_by_phase: dict[str, int] = Field(
+        default_factory=dict,
+        description="peak RSS in bytes of each phase (load, heldout_before, train, save, heldout_after), "
+        "each counted from the process's RSS when the phase began; empty where the kernel cannot reset it",
+    )
     final_model: str | None = None
     adapter: str | None = None
     checkpoints: list[str] = Field(default_factory=list)
@@ -144,9 +149,37 @@ def _hwm_bytes() -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
-def peak_memory() -> tuple[int, str]:
-    """Peak CUDA memory allocated when CUDA was used, else this process's peak RSS since
-    :func:`reset_peak_rss` (``VmHWM``; the lifetime ``ru_maxrss`` where there is none)."""
+class PhasePeaks:
+    """Peak RSS of each phase of a run, phases one after another: ``VmHWM`` is reset when a phase
+    begins and read when it ends, so a phase's peak includes what the process already held but
+    no earlier spike."""
+
+    def __init__(self) -> None:
+        self.bytes: dict[str, int] = {}
+        self._current: str | None = None
+
+    def begin(self, name: str) -> None:
+        """End the current phase (if any) and start ``name``."""
+        self.end()
+        if reset_peak_rss():
+            self._current = name
+
+    def end(self) -> None:
+        """Record the current phase's peak."""
+        name, self._current = self._current, None
+        peak = _hwm_bytes() if name is not None else None
+        if name is not None and peak is not None:
+            self.bytes[name] = max(peak, self.bytes.get(name, 0))
+
+    def overall(self) -> int | None:
+        """The largest phase peak (None when no phase was measured)."""
+        return max(self.bytes.values()) if self.bytes else None
+
+
+def peak_memory(phases: PhasePeaks | None = None) -> tuple[int, str]:
+    """Peak CUDA memory allocated when CUDA was used, else the largest of the measured phases'
+    peak RSS, else this process's ``VmHWM`` since :func:`reset_peak_rss` (the lifetime
+    ``ru_maxrss`` where there is none)."""
     try:
         import torch
 
@@ -154,6 +187,9 @@ def peak_memory() -> tuple[int, str]:
             return int(torch.cuda.max_memory_allocated()), "cuda"
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
+    measured = phases.overall() if phases is not None else None
+    if measured is not None:
+        return measured, "rss"
     hwm = _hwm_bytes()
     if hwm is not None:
         return hwm, "rss"

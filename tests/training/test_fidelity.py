@@ -279,16 +279,16 @@ def test_mmap_threshold_is_set_in_glibc() -> None:
 
 
 def test_cpu_defaults_bound_memory_and_cuda_defaults_do_not(tmp_path: Path) -> None:
-    """Null checkpointing / micro-batch: on CPU checkpointing and 2 completions per pass (and
+    """Null checkpointing / micro-batch: on CPU checkpointing and 1 completion per pass (and
     malloc_trim), on CUDA neither; explicit values win on both."""
     settings = TrainSettings()
     assert settings.cpu_trim_memory
     assert settings.checkpointing_for("cpu") and not settings.checkpointing_for("cuda")
-    assert settings.micro_batch_for("cpu") == 2 and settings.micro_batch_for("cuda") is None
+    assert settings.micro_batch_for("cpu") == 1 and settings.micro_batch_for("cuda") is None
     plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=settings.micro_batch_for("cpu"))
     args = grpo_config(TrainJob(data=tmp_path, out=tmp_path, settings=settings), plan, CPU)
     assert args.activation_checkpointing or args.gradient_checkpointing
-    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 8)
     explicit = TrainSettings(gradient_checkpointing=False, micro_batch_size=8)
     assert not explicit.checkpointing_for("cpu") and explicit.micro_batch_for("cpu") == 8
     plan = plan_batches(prompts_per_step=2, num_generations=4, micro_batch_size=explicit.micro_batch_for("cpu"))
@@ -312,3 +312,21 @@ def test_the_reported_peak_is_the_trainings_own() -> None:
     high, _ = peak_memory()
     assert high - low >= 250 * 2**20
     del after
+
+
+def test_each_phase_reports_its_own_peak() -> None:
+    """A 300 MiB spike freed inside phase "spike" shows there, not in the phase after it, and
+    the overall peak is the largest phase's."""
+    from looptool.training.report import PhasePeaks, peak_memory, reset_peak_rss
+
+    if not reset_peak_rss():
+        pytest.skip("this kernel does not allow resetting VmHWM")
+    phases = PhasePeaks()
+    phases.begin("spike")
+    spike = bytearray(300 * 2**20)
+    del spike
+    phases.begin("quiet")
+    phases.end()
+    assert set(phases.bytes) == {"spike", "quiet"}
+    assert phases.bytes["spike"] - phases.bytes["quiet"] >= 250 * 2**20
+    assert peak_memory(phases) == (phases.bytes["spike"], "rss")
