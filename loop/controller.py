@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from looptool.config import LoopToolConfig, RoleSettings
 from looptool.episodes import Episode
+from looptool.errors import UserError
 from looptool.jsonl import read_jsonl, write_json_atomic, write_jsonl
 from looptool.loop.compose import Composition, CompositionCounts, compose_next, compose_static
 from looptool.loop.evaluation import PolicyScores, benchmark_scores, heldout_accuracy
@@ -118,6 +119,12 @@ class LoopRunner:
         self._trace_store: TraceStore | None = None
         self.episode_pool: list[Episode] = []  # loop.episodes: training episodes, E_1 drawn first
         self.episode_heldout: list[Episode] = []
+        episodes = self.settings.episodes
+        if (episodes.enabled and episodes.simulated_user and self.settings.stop_server_for_training
+                and not config.roles.user_sim.base_urls):
+            raise UserError("loop.episodes.simulated_user: the episode training phase needs a server for the "
+                            "simulated user while the loop's own server is stopped; set roles.user_sim.base_urls "
+                            "or loop.stop_server_for_training: false")
 
     # ------------------------------------------------------------------ top level
 
@@ -194,6 +201,7 @@ class LoopRunner:
                 "--set", f"train.max_prompt_tokens={settings.max_prompt_tokens}",
                 "--set", f"train.max_completion_tokens={settings.max_completion_tokens}",
                 "--set", f"train.max_steps={settings.max_steps}",
+                "--set", f"train.simulated_user={str(settings.simulated_user).lower()}",
             ]
         if command[0] == "python":
             command[0] = sys.executable
@@ -604,7 +612,7 @@ class LoopRunner:
                     max_tool_calling_iterations=episodes.max_tool_calling_iterations,
                     max_prompt_tokens=max(episodes.max_prompt_tokens, self.train_settings.max_prompt_tokens),
                     max_completion_tokens=episodes.max_completion_tokens, holdout_fraction=0.0,
-                    evaluate_before=False, save_final_model=True)
+                    evaluate_before=False, save_final_model=True, simulated_user=episodes.simulated_user)
         if episodes.train_steps is not None:
             data["max_steps"] = episodes.train_steps
         return TrainSettings.model_validate(data)
@@ -624,6 +632,7 @@ class LoopRunner:
                     model=previous.merged,
                     seed=(self.train_settings.seed if self.train_settings.seed is not None else self.config.run.seed)
                     + summary.iteration,
+                    user_partner=self.user_partner(),
                 ))
         report = TrainReport.model_validate_json((train_stage.path / REPORT_NAME).read_text(encoding="utf-8"))
         if not report.final_model:
@@ -633,13 +642,21 @@ class LoopRunner:
         return Policy(label=f"{summary.mode.value}/iter_{summary.iteration}", merged=report.final_model,
                       base=report.model_path if report.adapter else report.final_model, adapter=report.adapter)
 
+    def user_partner(self) -> Any:
+        """The simulated user behind ``ask_user`` (``loop.episodes.simulated_user``), else None."""
+        if not self.settings.episodes.simulated_user:
+            return None
+        from looptool.agents.episode_user import partner_from_config
+
+        return partner_from_config(self.config)
+
     def _play_settings(self) -> Any:
         from looptool.loop.episode_loop import PlaySettings
 
         episodes = self.settings.episodes
         return PlaySettings(max_completion_tokens=episodes.max_completion_tokens,
                             max_tool_calling_iterations=episodes.max_tool_calling_iterations,
-                            preamble=self.train_settings.preamble)
+                            preamble=self.train_settings.preamble, partner=self.user_partner())
 
     def _play(self, policy: Policy, served: ServedPolicy, episodes: list[Episode], journal: Path,
               description: str) -> list[Any]:

@@ -32,6 +32,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
 
+from looptool.agents.backends.episode_env import UserPartner
 from looptool.agents.label_judge import AttemptStep, EpisodeAttempt, Verdict
 from looptool.agents.role_call import RoleBinding
 from looptool.batch import (
@@ -122,6 +123,8 @@ def policy_attempt(episode: Episode, outcome: Any) -> EpisodeAttempt:
     """The policy's rollout (an ``EpisodeOutcome``) as the judge reads it."""
     steps = [AttemptStep(name=s.name, arguments=dict(s.arguments), ok=s.ok, result=s.result) for s in outcome.steps]
     note = f"stopped: {outcome.stop_reason}"
+    for exchange in outcome.user_exchanges:  # questions to the simulated user (loop.episodes.simulated_user)
+        note += f"; asked the user {str(exchange.arguments.get('question', ''))[:200]!r} -> {exchange.result[:200]!r}"
     if outcome.turns and outcome.stop_reason == "answered":
         note += f"; final reply: {outcome.turns[-1][:300]}"
     return EpisodeAttempt(steps=steps, end_state=compared_state(episode.expected.end_state, outcome.final_state),
@@ -149,6 +152,7 @@ class PlaySettings:
     max_completion_tokens: int
     max_tool_calling_iterations: int
     preamble: str = ""
+    partner: UserPartner | None = None  # the simulated user behind ask_user (loop.episodes.simulated_user)
 
 
 async def play_episodes(
@@ -164,7 +168,7 @@ async def play_episodes(
         outcome = await play_episode(item.payload, policy, tokenizer,
                                      max_completion_tokens=settings.max_completion_tokens,
                                      max_tool_calling_iterations=settings.max_tool_calling_iterations,
-                                     preamble=settings.preamble)
+                                     preamble=settings.preamble, partner=settings.partner)
         return ItemOutcome.accepted(outcome)
 
     summary = await run_batch(items, work, journal=journal, result_model=EpisodeOutcome, concurrency=concurrency,

@@ -66,6 +66,12 @@ class EpisodeLoopSettings(BaseModel):
         default=None, ge=1, description="max_steps of the episode GRPO phase (default: train.max_steps)"
     )
     concurrency: int = Field(default=4, ge=1, description="episodes played at once (probe, held-out)")
+    simulated_user: bool = Field(
+        default=False,
+        description="offer the policy an ask_user tool answered by roles.user_sim (training, probe, held-out; "
+        "train.simulated_user). The episode training phase needs a user server then: roles.user_sim.base_urls, "
+        "or loop.stop_server_for_training: false (the loop's own server plays the user)",
+    )
 
     @property
     def enabled(self) -> bool:

@@ -46,6 +46,17 @@ class ExpectedOutcome(BaseModel):
         return end_state
 
 
+class UserBrief(BaseModel):
+    """What the simulated user knows and wants (``train.simulated_user``); shown to the user
+    simulator, never to the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=1, description="what the user wants done, in the user's terms")
+    details: list[str] = Field(default_factory=list, description="facts the user can give when asked")
+    persona: str = "brief and to the point"
+
+
 class Episode(BaseModel):
     """One multi-step task: backends + initial state + instruction -> expected end state."""
 
@@ -62,6 +73,9 @@ class Episode(BaseModel):
     context: list[Message] = Field(min_length=1)
     now: str | None = None
     expected: ExpectedOutcome
+    #: The simulated user's brief (only used with a simulated user in the rollout); without
+    #: one the user knows the instruction and nothing more (:meth:`user_brief`).
+    user: UserBrief | None = None
     lineage: Lineage = Field(default_factory=Lineage)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -85,6 +99,10 @@ class Episode(BaseModel):
         if any(message.role not in (Role.SYSTEM, Role.USER) for message in self.context):
             raise ValueError("context holds only system and user messages (the policy plays the rest)")
         return self
+
+    def user_brief(self) -> UserBrief:
+        """The simulated user's brief: :attr:`user`, else the last instruction as the task."""
+        return self.user if self.user is not None else UserBrief(task=self.context[-1].content)
 
     @property
     def environment_name(self) -> str:

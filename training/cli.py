@@ -46,8 +46,13 @@ def handle(args: argparse.Namespace) -> int:
     model = args.init or settings.init or config.model.path
     seed = settings.seed if settings.seed is not None else config.run.seed
     heldout = Path(args.heldout) if args.heldout else None
+    partner = None
+    if settings.simulated_user:
+        from looptool.agents.episode_user import partner_from_config
+
+        partner = partner_from_config(config)
     job = TrainJob(data=Path(args.data), out=run.path, settings=settings, model=model, seed=seed,
-                   heldout_data=heldout, serve=config.serve)
+                   heldout_data=heldout, serve=config.serve, user_partner=partner)
     try:
         report = run_training(job)
     except TrainingInterrupted as stop:

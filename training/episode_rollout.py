@@ -23,9 +23,10 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from looptool.agents.backends.episode_env import (
+    UserPartner,
     environment_class,
     environment_for,
-    run_call,
+    run_turn_call,
     tool_schemas,
 )
 from looptool.codecs import decode_hermes_reply
@@ -64,6 +65,8 @@ class EpisodeOutcome(BaseModel):
     stop_reason: StopReason
     turns: list[str] = Field(description="the model's text, one entry per turn")
     steps: list[RolloutStep]
+    user_exchanges: list[RolloutStep] = Field(
+        default_factory=list, description="questions to the simulated user (ask_user) and its answers")
     problems: list[str] = Field(default_factory=list, description="why the end state missed")
     first_divergence: int | None = Field(default=None, description="first executed call off the reference sequence")
     completion_tokens: int = Field(default=0, description="model and tool-result tokens after the prompt")
@@ -75,9 +78,10 @@ def _ids(encoded: Any) -> list[int]:
     return [int(token) for token in ids]
 
 
-def episode_prompt_ids(tokenizer: Any, episode: Episode, preamble: str = "") -> list[int]:
+def episode_prompt_ids(tokenizer: Any, episode: Episode, preamble: str = "",
+                       partner: UserPartner | None = None) -> list[int]:
     """The first prompt of ``episode`` as TRL renders it in training."""
-    tools = tool_schemas(environment_class(episode.backends))
+    tools = tool_schemas(environment_class(episode.backends, partner=partner))
     return _ids(tokenizer.apply_chat_template(episode_messages(episode, preamble), tools=tools,
                                               tokenize=True, add_generation_prompt=True))
 
@@ -105,10 +109,12 @@ async def play_episode(
     max_completion_tokens: int,
     max_tool_calling_iterations: int,
     preamble: str = "",
+    partner: UserPartner | None = None,
 ) -> EpisodeOutcome:
-    """One greedy rollout of ``episode`` on fresh backends (see the module docstring)."""
-    environment = environment_for(episode)
-    ids = episode_prompt_ids(tokenizer, episode, preamble)
+    """One greedy rollout of ``episode`` on fresh backends (see the module docstring); with a
+    simulated user ``partner`` the model may also call ``ask_user``."""
+    environment = environment_for(episode, partner=partner)
+    ids = episode_prompt_ids(tokenizer, episode, preamble, partner)
     eos_ids = [int(tokenizer.eos_token_id)]
     turns: list[str] = []
     used = 0  # model and tool-result tokens after the prompt (the training budget)
@@ -132,7 +138,8 @@ async def play_episode(
             break
         if iteration == max_tool_calling_iterations:
             break  # no more tool rounds: the calls of this turn are not executed (TRL's bound)
-        steps = [run_call(environment, ToolCall(name=call.name, arguments=call.arguments)) for call in parsed.calls]
+        steps = [await run_turn_call(environment, ToolCall(name=call.name, arguments=call.arguments))
+                 for call in parsed.calls]
         if result.finish_reason == "length":
             stop = "token_budget"  # cut off after complete calls: they ran, nothing follows (as in training)
             break
@@ -145,11 +152,15 @@ async def play_episode(
     return EpisodeOutcome(
         episode_id=episode.id, success=score.end_state == 1.0, end_state_reward=score.end_state,
         shaped_reward=score.shaped, stop_reason=stop, turns=turns,
-        steps=[RolloutStep(name=s.call.name, arguments=s.call.arguments, ok=s.ok, result=s.content)
-               for s in environment.steps],
+        steps=[_rollout_step(step) for step in environment.steps],
+        user_exchanges=[_rollout_step(step) for step in environment.exchanges],
         problems=list(score.problems), first_divergence=score.first_divergence,
         completion_tokens=used, final_state=environment.final_state,
     )
+
+
+def _rollout_step(step: Any) -> RolloutStep:
+    return RolloutStep(name=step.call.name, arguments=step.call.arguments, ok=step.ok, result=step.content)
 
 
 class TransformersPolicy:
@@ -197,6 +208,7 @@ class EpisodeEvaluation(BaseModel):
 async def evaluate_episodes(
     episodes: Sequence[Episode], policy: EpisodePolicy, tokenizer: Any, *, max_completion_tokens: int,
     max_tool_calling_iterations: int, preamble: str = "", concurrency: int = 1, description: str = "episodes",
+    partner: UserPartner | None = None,
 ) -> EpisodeEvaluation:
     """Play every episode greedily (``concurrency`` at a time) with a progress bar."""
     from rich.progress import Progress
@@ -211,7 +223,8 @@ async def evaluate_episodes(
             async with semaphore:
                 outcomes[index] = await play_episode(
                     episode, policy, tokenizer, max_completion_tokens=max_completion_tokens,
-                    max_tool_calling_iterations=max_tool_calling_iterations, preamble=preamble)
+                    max_tool_calling_iterations=max_tool_calling_iterations, preamble=preamble,
+                    partner=partner)
             progress.advance(task)
 
         await asyncio.gather(*(one(index, episode) for index, episode in enumerate(episodes)))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looptool.agents.backends.episode_env import EpisodeEnvironment
+from looptool.agents.backends.episode_env import EpisodeEnvironment, UserPartner
 from looptool.episodes import Episode, is_episode_file, load_episodes
 from looptool.errors import UserError
 from looptool.training.data import split_heldout
@@ -34,6 +34,7 @@ class EpisodeData:
     heldout: list[Episode]
     heldout_over_limit: int
     episodes: int
+    partner: UserPartner | None = None
 
     @property
     def environments(self) -> dict[str, type[EpisodeEnvironment]]:
@@ -77,25 +78,36 @@ def load_training_episodes(path: Path) -> list[Episode]:
     return episodes
 
 
+def episode_partner(settings: TrainSettings, partner: UserPartner | None) -> UserPartner | None:
+    """The simulated user of an episode run: ``partner`` with ``train.simulated_user``, else none."""
+    if not settings.simulated_user:
+        return None
+    if partner is None:
+        raise UserError("train.simulated_user needs the user simulator: a server for roles.user_sim (set "
+                        "roles.user_sim.base_urls; docs/episodes.md, simulated user)")
+    return partner
+
+
 def prepare_episode_data(data: Path, episodes: list[Episode], heldout_file: list[Episode] | None, tokenizer: Any,
-                         settings: TrainSettings, seed: int) -> EpisodeData:
-    """Split the loaded episodes (``heldout_file``, or a seeded slice) and render them; ``data``
-    names the file in errors."""
+                         settings: TrainSettings, seed: int, partner: UserPartner | None = None) -> EpisodeData:
+    """Split the loaded episodes (``heldout_file``, or a seeded slice) and render them (with the
+    ``ask_user`` tool when a simulated user ``partner`` is given); ``data`` names the file in errors."""
     if heldout_file is not None:
         train, heldout = episodes, heldout_file
     else:
         split = split_heldout(episodes, fraction=settings.holdout_fraction, limit=settings.holdout_max, seed=seed)
         train, heldout = split.train, split.heldout
     prepare_tool_tokenizer(tokenizer)
-    rows = build_episode_rows(train, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble)
+    rows = build_episode_rows(train, tokenizer, max_prompt_tokens=settings.max_prompt_tokens, preamble=settings.preamble,
+                              partner=partner)
     if not rows.rows:
         raise UserError(f"{data}: none of the {len(train)} training episodes fits train.max_prompt_tokens="
                         f"{settings.max_prompt_tokens}; raise the limit")
     heldout_rows = build_episode_rows(heldout, tokenizer, max_prompt_tokens=settings.max_prompt_tokens,
-                                      preamble=settings.preamble)
+                                      preamble=settings.preamble, partner=partner)
     kept = {row.episode_id for row in heldout_rows.rows}
     return EpisodeData(train=rows, heldout=[episode for episode in heldout if episode.id in kept],
-                       heldout_over_limit=heldout_rows.over_limit, episodes=len(train) + len(heldout))
+                       heldout_over_limit=heldout_rows.over_limit, episodes=len(train) + len(heldout), partner=partner)
 
 
 def attach_environments(trainer: Any, data: EpisodeData) -> None:
@@ -104,7 +116,7 @@ def attach_environments(trainer: Any, data: EpisodeData) -> None:
 
 
 def episode_heldout(model: Any, tokenizer: Any, episodes: list[Episode], settings: TrainSettings,
-                    out: Path, *, label: str) -> HeldoutResult:
+                    out: Path, *, label: str, partner: UserPartner | None = None) -> HeldoutResult:
     """End-state success of greedy rollouts in-process (``transformers`` backend)."""
     if not episodes:
         return HeldoutResult()
@@ -115,7 +127,7 @@ def episode_heldout(model: Any, tokenizer: Any, episodes: list[Episode], setting
             episodes, TransformersPolicy(model, tokenizer), tokenizer,
             max_completion_tokens=settings.max_completion_tokens,
             max_tool_calling_iterations=settings.max_tool_calling_iterations,
-            preamble=settings.preamble, description=f"held-out episodes ({label})"))
+            preamble=settings.preamble, description=f"held-out episodes ({label})", partner=partner))
     finally:
         if was_training:
             model.train()
@@ -124,7 +136,7 @@ def episode_heldout(model: Any, tokenizer: Any, episodes: list[Episode], setting
 
 
 def vllm_episode_heldout(model_dir: Path, tokenizer: Any, episodes: list[Episode], settings: TrainSettings,
-                         serve: Any, out: Path) -> HeldoutResult:
+                         serve: Any, out: Path, partner: UserPartner | None = None) -> HeldoutResult:
     """End-state success of greedy rollouts on the trained model served by vLLM."""
     from looptool.completions import OpenAICompatClient
     from looptool.config import RoleSettings
@@ -141,7 +153,7 @@ def vllm_episode_heldout(model_dir: Path, tokenizer: Any, episodes: list[Episode
             evaluation = await evaluate_episodes(
                 episodes, client, tokenizer, max_completion_tokens=settings.max_completion_tokens,
                 max_tool_calling_iterations=settings.max_tool_calling_iterations, preamble=settings.preamble,
-                concurrency=8, description="held-out episodes (after)")
+                concurrency=8, description="held-out episodes (after)", partner=partner)
         finally:
             await client.aclose()
         write_outcomes(out / "heldout_episodes_after.jsonl", evaluation)

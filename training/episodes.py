@@ -27,6 +27,7 @@ from typing import Any
 from looptool.agents.backends.episode_env import (
     EpisodeEnvironment,
     EpisodeStep,
+    UserPartner,
     environment_class,
     tool_schemas,
 )
@@ -82,13 +83,14 @@ class EpisodeRows:
     rows: list[EpisodeRow]
     over_limit: int = 0
     max_prompt_tokens_seen: int = 0
+    partner: UserPartner | None = None
 
     def dicts(self) -> list[dict[str, Any]]:
         return [row.as_dict() for row in self.rows]
 
     def environments(self) -> dict[str, type[EpisodeEnvironment]]:
         """Environment name -> class, for every backend set the rows use."""
-        return {row.environment: environment_class(row.backends) for row in self.rows}
+        return {row.environment: environment_class(row.backends, partner=self.partner) for row in self.rows}
 
 
 def prompt_token_count(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
@@ -98,14 +100,15 @@ def prompt_token_count(tokenizer: Any, messages: list[dict[str, Any]], tools: li
 
 
 def build_episode_rows(episodes: Sequence[Episode], tokenizer: Any, *, max_prompt_tokens: int,
-                       preamble: str = "") -> EpisodeRows:
-    """Rows for TRL; an episode whose first prompt is over ``max_prompt_tokens`` is dropped and
-    counted (an episode has no older turns to cut)."""
+                       preamble: str = "", partner: UserPartner | None = None) -> EpisodeRows:
+    """Rows for TRL (environments with ``ask_user`` when a simulated user ``partner`` is given);
+    an episode whose first prompt is over ``max_prompt_tokens`` is dropped and counted (an
+    episode has no older turns to cut)."""
     rows: list[EpisodeRow] = []
     over = 0
     longest = 0
     for episode in episodes:
-        environment = environment_class(episode.backends)
+        environment = environment_class(episode.backends, partner=partner)
         messages = episode_messages(episode, preamble)
         tokens = prompt_token_count(tokenizer, messages, tool_schemas(environment))
         longest = max(longest, tokens)
@@ -117,7 +120,7 @@ def build_episode_rows(episodes: Sequence[Episode], tokenizer: Any, *, max_promp
         rows.append(EpisodeRow(episode_id=episode.id, prompt=messages, environment=episode.environment_name,
                                backends=tuple(episode.backends), episode=episode.model_dump_json(),
                                prompt_tokens=tokens))
-    return EpisodeRows(rows=rows, over_limit=over, max_prompt_tokens_seen=longest)
+    return EpisodeRows(rows=rows, over_limit=over, max_prompt_tokens_seen=longest, partner=partner)
 
 
 # --- scoring ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from looptool.config import register_section
 
-CPU_MICRO_BATCH = 2
+CPU_MICRO_BATCH = 1
 """Completions per forward/backward pass on CPU when ``micro_batch_size`` is null."""
 
 
@@ -57,6 +57,12 @@ class TrainSettings(BaseModel):
         description="episode mode: tool rounds per rollout (the model's calls run, results come back, it "
         "goes on); the calls of a turn past the bound are not run",
     )
+    simulated_user: bool = Field(
+        default=False,
+        description="episode mode: offer the policy an ask_user tool answered by the dialogue simulator's user "
+        "role (roles.user_sim, which needs a running server: set roles.user_sim.base_urls) from the episode's "
+        "user brief; off by default (docs/episodes.md, simulated user)",
+    )
 
     # rollouts and batching
     num_generations: int = Field(default=4, ge=2, description="rollouts per prompt (the group size)")
@@ -64,7 +70,7 @@ class TrainSettings(BaseModel):
     micro_batch_size: int | None = Field(
         default=None,
         ge=1,
-        description="completions per forward/backward pass; null: 2 on CPU (bounds peak memory, "
+        description="completions per forward/backward pass; null: 1 on CPU (bounds peak memory, "
         "docs/training.md, memory), the whole step on CUDA. Must divide prompts_per_step x "
         "num_generations (else the largest divisor below it is used)",
     )
@@ -245,7 +251,7 @@ class TrainSettings(BaseModel):
         return device == "cpu" if self.gradient_checkpointing is None else self.gradient_checkpointing
 
     def micro_batch_for(self, device: str) -> int | None:
-        """``micro_batch_size`` as it applies on ``device`` (null: 2 on CPU, the whole step on CUDA)."""
+        """``micro_batch_size`` as it applies on ``device`` (null: 1 on CPU, the whole step on CUDA)."""
         if self.micro_batch_size is not None:
             return self.micro_batch_size
         return CPU_MICRO_BATCH if device == "cpu" else None
@@ -256,6 +262,9 @@ class TrainSettings(BaseModel):
         from looptool.training.episodes import EPISODE_REWARDS
 
         episode_mode = self.sample_kind == "episode"
+        if self.simulated_user and not episode_mode:
+            raise ValueError("train.simulated_user plays a user inside episode rollouts: it needs "
+                             "train.sample_kind: episode")
         if episode_mode and "rewards" not in self.model_fields_set:
             self.rewards = [EPISODE_REWARDS[0]]
             return

@@ -23,6 +23,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from looptool.agents.backends.episode_env import UserPartner
 from looptool.config import ServeSettings
 from looptool.errors import UserError
 from looptool.rundir import RunDir
@@ -34,6 +35,7 @@ from looptool.training.episode_training import (
     attach_environments,
     check_data_kind,
     episode_heldout,
+    episode_partner,
     load_training_episodes,
     prepare_episode_data,
     vllm_episode_heldout,
@@ -45,9 +47,9 @@ from looptool.training.progress import RichProgressCallback
 from looptool.training.report import (
     REPORT_NAME,
     DataCounts,
+    PhasePeaks,
     TrainReport,
     peak_memory,
-    reset_peak_rss,
     reward_curve,
 )
 from looptool.training.rewards import UnknownRewardError, get_rewards
@@ -235,6 +237,8 @@ class TrainJob:
     callbacks: Sequence[TrainerCallback] = field(default_factory=tuple)
     serve: ServeSettings | None = None
     """How to serve the trained model for held-out decoding (``train.heldout_backend``)."""
+    user_partner: UserPartner | None = None
+    """The simulated user behind ``ask_user`` (required by ``train.simulated_user``)."""
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,8 @@ def _heldout_before(job: TrainJob, trainer: Any, tokenizer: Any, heldout: Exampl
     if not job.settings.evaluate_before or resuming:
         return None
     if isinstance(heldout, EpisodeData):
-        result = episode_heldout(trainer.model, tokenizer, heldout.heldout, job.settings, job.out, label="before")
+        result = episode_heldout(trainer.model, tokenizer, heldout.heldout, job.settings, job.out, label="before",
+                                 partner=heldout.partner)
     else:
         result = heldout_accuracy(
             trainer.model,
@@ -420,8 +425,9 @@ def _heldout_after(job: TrainJob, trainer: Any, tokenizer: Any, backend: str, fi
     if isinstance(heldout, EpisodeData):
         if backend == "vllm":
             return vllm_episode_heldout(Path(str(final_model)), tokenizer, heldout.heldout, settings, job.serve,
-                                        job.out)
-        return episode_heldout(trainer.model, tokenizer, heldout.heldout, settings, job.out, label="after")
+                                        job.out, partner=heldout.partner)
+        return episode_heldout(trainer.model, tokenizer, heldout.heldout, settings, job.out, label="after",
+                               partner=heldout.partner)
     if backend == "vllm":
         return vllm_heldout_accuracy(Path(str(final_model)), tokenizer, heldout.examples, serve=job.serve,
                                      max_new_tokens=settings.max_completion_tokens, out=job.out)
@@ -484,7 +490,8 @@ def run_training(job: TrainJob) -> TrainReport:
     """Train (or resume, or return the finished run's report); see the module docstring."""
     started = time.perf_counter()
     settings = job.settings
-    reset_peak_rss()  # the report's peak is this training's, not the whole process's (the loop)
+    phases = PhasePeaks()  # the report's peaks are this training's, not the whole process's (the loop)
+    phases.begin("load")
     quiet_libraries()
     run = RunDir(job.out)
     report_path = job.out / REPORT_NAME
@@ -510,7 +517,8 @@ def run_training(job: TrainJob) -> TrainReport:
     model_path = resolve_model_path(job.model)
     hardware = choose_hardware(settings)
     tokenizer = load_tokenizer(model_path)
-    episodes = (prepare_episode_data(job.data, *episode_files, tokenizer, settings, job.seed)
+    episodes = (prepare_episode_data(job.data, *episode_files, tokenizer, settings, job.seed,
+                                     partner=episode_partner(job.settings, job.user_partner))
                 if episode_mode else None)
     data = prepare_data(job, samples, heldout, tokenizer) if episodes is None else None
     train_rows = data.train.rows() if data is not None else episodes.train.dicts() if episodes else []
@@ -567,9 +575,11 @@ def run_training(job: TrainJob) -> TrainReport:
     if episodes is not None:
         attach_environments(trainer, episodes)
     heldout_set: ExampleSet | EpisodeData = episodes if episodes is not None else _prepared(data).heldout
+    phases.begin("heldout_before")
     before = _heldout_before(job, trainer, tokenizer, heldout_set, resuming=resume is not None)
     if resume:
         log.info("resuming from %s", resume)
+    phases.begin("train")
     stopper.install()
     try:
         trainer.train(resume_from_checkpoint=resume)
@@ -584,10 +594,13 @@ def run_training(job: TrainJob) -> TrainReport:
             "run the same command again to resume"
         )
 
+    phases.begin("save")
     final_model, adapter = _save_final(job, trainer, tokenizer, hardware.processes)
+    phases.begin("heldout_after")
     backend = heldout_backend(job, final_model)
     after = _heldout_after(job, trainer, tokenizer, backend, final_model, heldout_set)
-    memory, memory_kind = peak_memory()
+    phases.end()
+    memory, memory_kind = peak_memory(phases)
     steps_here = state.global_step - counter.start_step
     tokens_here = int(state.num_input_tokens_seen or 0) - counter.start_tokens
     report = TrainReport(
@@ -625,6 +638,7 @@ def run_training(job: TrainJob) -> TrainReport:
         tokens_per_s=tokens_here / counter.seconds if counter.seconds else None,
         peak_memory_bytes=memory,
         peak_memory_kind=memory_kind,
+        peak_rss_by_phase=dict(phases.bytes),
         final_model=final_model,
         adapter=adapter,
         checkpoints=sorted(str(path) for path in (job.out / CHECKPOINTS).glob("checkpoint-*")),

@@ -38,7 +38,7 @@ from looptool.agents.backends.episode_env import (
     run_call,
 )
 from looptool.agents.backends.toolbox import executable_backend_for
-from looptool.episodes import Episode, ExpectedOutcome, end_state_differences
+from looptool.episodes import Episode, ExpectedOutcome, UserBrief, end_state_differences
 from looptool.loop.seed.catalog import CURATED_DIR, EPISODES_FILE_NAME
 from looptool.schema import Dialogue, Lineage, Message, OriginKind, Role, ToolCall
 
@@ -356,6 +356,8 @@ def convert_dialogue(dialogue: Dialogue) -> Episode | Skipped:
         environment_class(draft.backends)
     except (EpisodeEnvironmentError, ValidationError) as error:
         return Skipped(BACKENDS_CLASH, str(error))
+    if dialogue.plan is not None and dialogue.plan.task.strip():  # what the simulated user wanted
+        draft = draft.model_copy(update={"user": UserBrief(task=dialogue.plan.task.strip())})
     try:
         episode = with_replayed_end_state(draft)
     except (EpisodeSourceError, ValueError) as error:

@@ -395,3 +395,28 @@ def test_killed_in_episode_judging_the_rerun_keeps_finished_stages(
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1]))
+
+
+def test_the_simulated_user_needs_a_server_for_the_training_phase(tmp_path: Path, tiny_model_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """loop.episodes.simulated_user: refused while the loop's own server stops for training and
+    no user server is named; a named server that does not answer is refused by URL; one that
+    answers reaches training (train.simulated_user) and the plays (the partner)."""
+    from looptool.agents.episode_user import SimulatedUserPartner
+    from looptool.errors import UserError
+    from looptool.loop.controller import LoopRunner
+    from looptool.serve import free_port
+
+    with pytest.raises(UserError, match=r"roles\.user_sim\.base_urls or loop\.stop_server_for_training"):
+        LoopRunner(make_config(tmp_path, tiny_model_dir, 1, ["loop.episodes.simulated_user=true"]),
+                   RunDir(tmp_path / "refused"))
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    runner = LoopRunner(make_config(tmp_path, tiny_model_dir, 1, [
+        "loop.episodes.simulated_user=true", f"roles.user_sim.base_urls=[{dead}]"]), RunDir(tmp_path / "dead"))
+    with pytest.raises(UserError, match=re.escape(dead)):
+        runner.user_partner()
+    monkeypatch.setattr("looptool.agents.episode_user.unreachable", lambda urls, timeout_s=5.0: [])
+    assert isinstance(runner._play_settings().partner, SimulatedUserPartner)
+    assert runner.episode_train_settings().simulated_user
+    off = LoopRunner(make_config(tmp_path, tiny_model_dir, 1), RunDir(tmp_path / "off"))
+    assert off._play_settings().partner is None and not off.episode_train_settings().simulated_user

@@ -304,3 +304,14 @@ def test_dialogues_that_give_no_episode_are_counted_by_reason(caplog: pytest.Log
     assert result.converted == 2
     assert result.skipped == {NON_EXECUTABLE_TOOL: 1, NO_CALLS: 1, NO_STATE_CHANGE: 1, REPLAY_FAILED: 3,
                               NOT_ACCEPTED: 1}
+
+
+def test_the_dialogue_plan_becomes_the_simulated_users_brief() -> None:
+    from looptool.schema import Plan
+
+    planned = dialogue().model_copy(update={"plan": Plan(task="Organise my trip folder", turns=2)})
+    episode = dialogue_to_episode(planned)
+    assert episode is not None and episode.user is not None and episode.user.task == "Organise my trip folder"
+    unplanned = dialogue_to_episode(dialogue())
+    assert unplanned is not None and unplanned.user is None
+    assert unplanned.user_brief().task == unplanned.context[-1].content
