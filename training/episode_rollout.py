@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from looptool.agents.backends.episode_env import (
+    EpisodeStep,
     UserPartner,
     environment_class,
     environment_for,
@@ -159,7 +160,7 @@ async def play_episode(
     )
 
 
-def _rollout_step(step: Any) -> RolloutStep:
+def _rollout_step(step: EpisodeStep) -> RolloutStep:
     return RolloutStep(name=step.call.name, arguments=step.call.arguments, ok=step.ok, result=step.content)
 
 
