@@ -98,3 +98,12 @@ def test_variants_are_accepted_only_when_they_replay_and_pass_the_check() -> Non
         assert episode is None and rejection_kind(reason) == kind, reason
     unknown, reason = variant_episode(seed, generated("Fly", ("fly", {})), iteration=1, index=3)
     assert unknown is None and rejection_kind(reason) == "replay failed" and "fly" in reason
+
+
+def test_the_judge_reads_the_questions_put_to_the_simulated_user() -> None:
+    episode = make_episode("ep-ask")
+    asked = outcome(episode.id, "/ep-ask").model_copy(update={"user_exchanges": [
+        RolloutStep(name="ask_user", arguments={"question": "Which folder?"}, ok=True, result="Use /ep-ask.")]})
+    note = policy_attempt(episode, asked).note
+    assert "asked the user 'Which folder?' -> 'Use /ep-ask.'" in note
+    assert [step.name for step in policy_attempt(episode, asked).steps] == ["mkdir"]  # not a backend call
