@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from looptool.errors import UserError
 from looptool.view.app import ViewApp, resolve_runs
@@ -13,6 +15,17 @@ from looptool.view.server import ViewServer
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_S = 0.0005
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the server cleanly, also when the shell started it in
+    the background (``looptool view RUN &``), which leaves SIGINT ignored in the child."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -30,6 +43,7 @@ def handle(args: argparse.Namespace) -> int:
     sys.stdout.write(f"LoopTool run browser: {server.url}  (Ctrl-C stops it)\n")
     sys.stdout.flush()
     log.info("serving %d run(s) at %s", len(app.runs), server.url)
+    stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
