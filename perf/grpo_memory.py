@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -79,22 +78,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 class PhasePeaks:
-    """The process's peak RSS inside each phase (the kernel's VmHWM, reset at phase start)."""
+    """The process's peak RSS (KiB) inside each wrapped TRL method, the kernel's VmHWM reset at
+    each call's start (``training.report``'s counter; the trainer's own phases are coarser)."""
 
     def __init__(self) -> None:
         self.peaks: dict[str, int] = {}
         self.depth = 0
 
-    @staticmethod
-    def hwm_kib() -> int:
-        match = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())
-        return int(match.group(1)) if match else 0
-
-    @staticmethod
-    def reset() -> None:
-        Path("/proc/self/clear_refs").write_text("5")
-
     def wrap(self, owner: Any, name: str, phase: str) -> None:
+        from looptool.training.report import peak_rss_bytes, reset_peak_rss
+
         original = getattr(owner, name)
 
         @functools.wraps(original)
@@ -102,12 +95,12 @@ class PhasePeaks:
             if self.depth:
                 return original(*args, **kwargs)
             self.depth += 1
-            self.reset()
+            reset_peak_rss()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.depth -= 1
-                self.peaks[phase] = max(self.peaks.get(phase, 0), self.hwm_kib())
+                self.peaks[phase] = max(self.peaks.get(phase, 0), (peak_rss_bytes() or 0) // 1024)
 
         setattr(owner, name, wrapped)
 

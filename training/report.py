@@ -141,7 +141,8 @@ def reset_peak_rss() -> bool:
     return True
 
 
-def _hwm_bytes() -> int | None:
+def peak_rss_bytes() -> int | None:
+    """This process's peak RSS since :func:`reset_peak_rss` (``VmHWM``; None off Linux)."""
     try:
         match = re.search(r"VmHWM:\s+(\d+)\s+kB", STATUS.read_text())
     except OSError:
@@ -167,7 +168,7 @@ class PhasePeaks:
     def end(self) -> None:
         """Record the current phase's peak."""
         name, self._current = self._current, None
-        peak = _hwm_bytes() if name is not None else None
+        peak = peak_rss_bytes() if name is not None else None
         if name is not None and peak is not None:
             self.bytes[name] = max(peak, self.bytes.get(name, 0))
 
@@ -190,7 +191,7 @@ def peak_memory(phases: PhasePeaks | None = None) -> tuple[int, str]:
     measured = phases.overall() if phases is not None else None
     if measured is not None:
         return measured, "rss"
-    hwm = _hwm_bytes()
+    hwm = peak_rss_bytes()
     if hwm is not None:
         return hwm, "rss"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
